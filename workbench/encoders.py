@@ -1,0 +1,186 @@
+"""Bi-encoder: a Hugging Face transformer + pooling + optional L2 normalisation.
+
+One transformer forward yields embeddings for every layer (layer k pools ``hidden_states[k]``,
+k = 1..L) and every leading-dimension truncation (Matryoshka: slice, then re-normalise), so a
+full layer x dimension grid costs a single encode pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from workbench import st_format
+from workbench.models import resolve_model
+
+POOLING_MODES = ("mean", "cls", "max")
+PRECISIONS = ("fp32", "bf16")
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str = "mean") -> torch.Tensor:
+    """Pool token states (B, T, H) to sentence vectors (B, H) over non-padding tokens."""
+    if mode == "cls":
+        return hidden[:, 0]
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    if mode == "max":
+        return hidden.masked_fill(m == 0, torch.finfo(hidden.dtype).min).max(dim=1).values
+    if mode == "mean":
+        return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    raise ValueError(f"unknown pooling mode '{mode}'; choose one of {POOLING_MODES}")
+
+
+def truncate(emb: torch.Tensor, dim: int | None, normalize: bool = True) -> torch.Tensor:
+    """Keep the first ``dim`` dimensions (Matryoshka, Kusupati et al. 2022), re-normalised."""
+    if dim is not None:
+        if dim > emb.shape[-1] or dim < 1:
+            raise ValueError(f"dimension {dim} is not available: embeddings have {emb.shape[-1]}")
+        emb = emb[..., :dim]
+    return F.normalize(emb, p=2, dim=-1) if normalize else emb
+
+
+def precision_context(precision: str, device: torch.device | str = "cpu"):
+    """Autocast context for ``precision`` ("fp32" = no autocast, "bf16" = bfloat16 autocast)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}'; choose one of {PRECISIONS}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
+class BiEncoder(nn.Module):
+    """Sentence encoder whose every layer and leading dimension is a usable embedding.
+
+    Args:
+        transformer: a Hugging Face ``AutoModel``.
+        tokenizer: its tokenizer.
+        pooling_mode: "mean", "cls" or "max".
+        normalize: L2-normalise the pooled vectors (the ``2_Normalize`` module).
+        max_seq_length: tokens kept per text.
+    """
+
+    def __init__(self, transformer: nn.Module, tokenizer, pooling_mode: str = "mean",
+                 normalize: bool = True, max_seq_length: int = 256) -> None:
+        super().__init__()
+        if pooling_mode not in POOLING_MODES:
+            raise ValueError(f"unknown pooling mode '{pooling_mode}'; choose one of {POOLING_MODES}")
+        self.transformer = transformer
+        self.tokenizer = tokenizer
+        self.pooling_mode = pooling_mode
+        self.normalize = normalize
+        self.max_seq_length = max_seq_length
+        self.base_model_name: str | None = None
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, spec: str | Path, pooling_mode: str | None = None,
+                        normalize: bool | None = None, max_seq_length: int | None = None,
+                        trust_remote_code: bool = False) -> BiEncoder:
+        """Load a folder (sentence-transformers layout or plain HF), a Hub id or an alias."""
+        source = resolve_model(spec)
+        layout = st_format.read_bi_encoder_layout(source)
+        transformer, tokenizer = st_format.load_transformer(source, layout, trust_remote_code)
+        enc = cls(
+            transformer, tokenizer,
+            pooling_mode=pooling_mode or layout.pooling_mode,
+            normalize=layout.normalize if normalize is None else normalize,
+            max_seq_length=max_seq_length or layout.max_seq_length,
+        )
+        enc.base_model_name = str(spec)
+        return enc
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the sentence-transformers layout (modules.json & co, safetensors weights)."""
+        return st_format.save_bi_encoder(self, folder)
+
+    # ---- shape ------------------------------------------------------------------------------
+    @property
+    def num_layers(self) -> int:
+        return int(self.transformer.config.num_hidden_layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.transformer.config.hidden_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def check_cell(self, layer: int | None = None, dim: int | None = None) -> None:
+        """Raise a clear error for a layer or dimension this model does not have."""
+        if layer is not None and not 1 <= layer <= self.num_layers:
+            raise ValueError(f"layer {layer} is not available: the model has layers 1..{self.num_layers}")
+        if dim is not None and not 1 <= dim <= self.hidden_size:
+            raise ValueError(f"dimension {dim} is not available: the model has {self.hidden_size} dims")
+
+    # ---- forward ----------------------------------------------------------------------------
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Tokenise a batch with padding and truncation to ``max_seq_length``."""
+        return dict(self.tokenizer(list(texts), padding=True, truncation=True,
+                                   max_length=self.max_seq_length, return_tensors="pt"))
+
+    def forward(self, features: dict[str, torch.Tensor],
+                layers: Sequence[int] | None = None) -> dict[int, torch.Tensor]:
+        """ONE transformer forward; pooled (and normalised) embeddings for each requested layer.
+
+        ``layers=None`` returns only the last layer. Costs one forward whatever the layer count.
+        """
+        wanted = [self.num_layers] if layers is None else sorted(set(layers))
+        for k in wanted:
+            self.check_cell(layer=k)
+        features = {k: v.to(self.device) for k, v in features.items()}
+        only_last = wanted == [self.num_layers]
+        out = self.transformer(**features, output_hidden_states=not only_last, return_dict=True)
+        states = out.hidden_states if not only_last else None
+        mask = features["attention_mask"]
+        result = {}
+        for k in wanted:
+            hidden = out.last_hidden_state if only_last else states[k]
+            emb = pool(hidden, mask, self.pooling_mode)
+            result[k] = F.normalize(emb, p=2, dim=-1) if self.normalize else emb
+        return result
+
+    # ---- inference --------------------------------------------------------------------------
+    def _length_sorted(self, texts: Sequence[str], batch_size: int) -> Iterator[list[int]]:
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            yield order[start:start + batch_size]
+
+    @torch.inference_mode()
+    def encode_layers(self, texts: Sequence[str], layers: Sequence[int] | None = None,
+                      batch_size: int = 64, precision: str = "fp32",
+                      show_progress: bool | None = None) -> dict[int, torch.Tensor]:
+        """Embeddings of every requested layer (default: all) in one pass, fp32 on CPU."""
+        layers = list(range(1, self.num_layers + 1)) if layers is None else list(layers)
+        texts = list(texts)
+        chunks: dict[int, list[torch.Tensor]] = {k: [] for k in layers}
+        order: list[int] = []
+        was_training = self.training
+        self.eval()
+        show = len(texts) > 10 * batch_size if show_progress is None else show_progress
+        batches = list(self._length_sorted(texts, batch_size))
+        with precision_context(precision, self.device):
+            for idx in tqdm(batches, desc="encode", disable=not show, leave=False):
+                out = self(self.tokenize([texts[i] for i in idx]), layers=layers)
+                for k in layers:
+                    chunks[k].append(out[k].float().cpu())
+                order.extend(idx)
+        self.train(was_training)
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+        return {k: torch.cat(chunks[k])[inverse] if order else torch.empty(0, self.hidden_size)
+                for k in layers}
+
+    def encode(self, texts: Sequence[str], layer: int | None = None, dim: int | None = None,
+               batch_size: int = 64, precision: str = "fp32",
+               show_progress: bool | None = None) -> torch.Tensor:
+        """Embeddings of one (layer, dim) cell; ``dim`` slices and re-normalises."""
+        layer = layer or self.num_layers
+        self.check_cell(layer, dim)
+        emb = self.encode_layers(texts, [layer], batch_size, precision, show_progress)[layer]
+        return truncate(emb, dim, self.normalize) if dim else emb

