@@ -88,7 +88,7 @@ def tiny_bert(folder: str | Path, hidden_size: int = 32, num_layers: int = 3, he
     words = vocab_words if vocab_words is not None else _DEFAULT_WORDS
     vocab = list(dict.fromkeys(specials + chars + ["##" + c for c in chars] + words))
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     tok.save_pretrained(folder)
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden_size,
