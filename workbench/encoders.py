@@ -75,6 +75,8 @@ class BiEncoder(nn.Module):
         self.normalize = normalize
         self.max_seq_length = max_seq_length
         self.base_model_name: str | None = None
+        self.truncate_dim: int | None = None
+        """Default output dims of ``encode`` (set by exports; saved as an identity ``Dense``)."""
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -92,11 +94,12 @@ class BiEncoder(nn.Module):
             max_seq_length=max_seq_length or layout.max_seq_length,
         )
         enc.base_model_name = str(spec)
+        enc.truncate_dim = layout.truncate_dim
         return enc
 
     def save(self, folder: str | Path) -> Path:
         """Write the sentence-transformers layout (modules.json & co, safetensors weights)."""
-        return st_format.save_bi_encoder(self, folder)
+        return st_format.save_bi_encoder(self, folder, truncate_dim=self.truncate_dim)
 
     # ---- shape ------------------------------------------------------------------------------
     @property
@@ -129,10 +132,12 @@ class BiEncoder(nn.Module):
         """ONE transformer forward; pooled (and normalised) embeddings for each requested layer.
 
         ``layers=None`` returns only the last layer. Costs one forward whatever the layer count.
+        Layer 0 is the embedding output (``hidden_states[0]``), which AdaptiveLayerLoss trains.
         """
         wanted = [self.num_layers] if layers is None else sorted(set(layers))
         for k in wanted:
-            self.check_cell(layer=k)
+            if k != 0:
+                self.check_cell(layer=k)
         features = {k: v.to(self.device) for k, v in features.items()}
         only_last = wanted == [self.num_layers]
         out = self.transformer(**features, output_hidden_states=not only_last, return_dict=True)
@@ -179,8 +184,10 @@ class BiEncoder(nn.Module):
     def encode(self, texts: Sequence[str], layer: int | None = None, dim: int | None = None,
                batch_size: int = 64, precision: str = "fp32",
                show_progress: bool | None = None) -> torch.Tensor:
-        """Embeddings of one (layer, dim) cell; ``dim`` slices and re-normalises."""
+        """Embeddings of one (layer, dim) cell; ``dim`` (default ``truncate_dim``) slices and
+        re-normalises."""
         layer = layer or self.num_layers
+        dim = dim or self.truncate_dim
         self.check_cell(layer, dim)
         emb = self.encode_layers(texts, [layer], batch_size, precision, show_progress)[layer]
         return truncate(emb, dim, self.normalize) if dim else emb

@@ -98,6 +98,22 @@ def tiny_bert(folder: str | Path, hidden_size: int = 32, num_layers: int = 3, he
     return folder
 
 
+def tiny_cross_encoder(folder: str | Path, seed: int = 0, **kwargs) -> Path:
+    """Write a tiny random BERT with a one-logit classification head (a reranker) to ``folder``.
+
+    Takes :func:`tiny_bert`'s arguments; the folder loads as ``AutoModelForSequenceClassification``.
+    Weights use ``initializer_range=0.2`` so random scores spread over (0, 1) instead of ~0.5.
+    """
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    folder = tiny_bert(folder, seed=seed, **kwargs)
+    config = BertConfig.from_pretrained(folder, num_labels=1, initializer_range=0.2)
+    torch.manual_seed(seed)
+    BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 _DEFAULT_WORDS = (
     "a the an is are was man woman child dog cat person people playing sitting running "
     "walking eating on in at with of and to outside inside park street table food ball "

@@ -62,17 +62,53 @@ def read_bi_encoder_layout(source: str) -> BiEncoderLayout:
         kind, path = module["type"], module.get("path", "")
         if kind.endswith("Pooling"):
             cfg_file = _local_or_hub_file(source, f"{path}/config.json")
-            cfg = json.loads(cfg_file.read_text()) if cfg_file else {}
-            layout.pooling_mode = next((m for m, k in _POOL_KEYS.items() if cfg.get(k)), "mean")
+            layout.pooling_mode = _pooling_mode(json.loads(cfg_file.read_text()) if cfg_file else {})
         elif kind.endswith("Normalize"):
             layout.normalize = True
         elif kind.endswith("Dense"):
-            cfg_file = _local_or_hub_file(source, f"{path}/config.json")
-            layout.truncate_dim = json.loads(cfg_file.read_text())["out_features"] if cfg_file else None
-    sbert = _local_or_hub_file(source, "sentence_bert_config.json")
-    if sbert is not None:
-        layout.max_seq_length = int(json.loads(sbert.read_text()).get("max_seq_length") or 256)
+            layout.truncate_dim = _dense_truncate_dim(source, path)
+    layout.max_seq_length = _max_seq_length(source) or layout.max_seq_length
     return layout
+
+
+def _pooling_mode(cfg: dict) -> str:
+    """The mode of a ``1_Pooling/config.json``: 6.x writes ``pooling_mode``, older versions flags."""
+    mode = cfg.get("pooling_mode") or next((m for m, k in _POOL_KEYS.items() if cfg.get(k)), None)
+    other = [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v
+             and k not in _POOL_KEYS.values()]
+    if mode not in _POOL_KEYS or other:
+        raise ValueError(f"unsupported pooling {mode or other}; the workbench pools "
+                         f"{', '.join(_POOL_KEYS)}")
+    return mode
+
+
+def _max_seq_length(source: str) -> int | None:
+    """``max_seq_length`` of ``sentence_bert_config.json`` (2.x-5.x) or the tokenizer's
+    ``model_max_length`` (6.x), ignoring the huge sentinel of tokenizers without a limit."""
+    for name, key in (("sentence_bert_config.json", "max_seq_length"),
+                      ("tokenizer_config.json", "model_max_length")):
+        file = _local_or_hub_file(source, name)
+        value = json.loads(file.read_text()).get(key) if file else None
+        if value and int(value) < 10**5:
+            return int(value)
+    return None
+
+
+def _dense_truncate_dim(source: str, path: str) -> int:
+    """The D of an identity ``Dense`` (our truncation); other projections are not supported."""
+    cfg_file = _local_or_hub_file(source, f"{path}/config.json")
+    weights = _local_or_hub_file(source, f"{path}/model.safetensors")
+    cfg = json.loads(cfg_file.read_text()) if cfg_file else {}
+    identity = cfg.get("activation_function", "").endswith("Identity") and not cfg.get("bias")
+    if identity and weights is not None:
+        from safetensors.torch import load_file
+
+        weight = load_file(str(weights))["linear.weight"]
+        identity = torch.equal(weight, torch.eye(*weight.shape))
+    if not identity:
+        raise ValueError(f"{source}: the Dense module at '{path}' is a learned projection; only "
+                         "the identity truncation that workbench exports write is supported")
+    return int(cfg["out_features"])
 
 
 def load_transformer(source: str, layout: BiEncoderLayout, trust_remote_code: bool = False):
@@ -106,6 +142,7 @@ def save_bi_encoder(encoder, folder: str | Path, truncate_dim: int | None = None
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     encoder.transformer.save_pretrained(folder, safe_serialization=True)
+    encoder.tokenizer.model_max_length = encoder.max_seq_length  # where 6.x reads the length
     encoder.tokenizer.save_pretrained(folder)
     modules = [{"idx": 0, "name": "0", "path": "", "type": TRANSFORMER}]
     _write_pooling(folder / "1_Pooling", encoder.hidden_size, encoder.pooling_mode)
@@ -120,10 +157,54 @@ def save_bi_encoder(encoder, folder: str | Path, truncate_dim: int | None = None
     _dump(folder / "modules.json", modules)
     _dump(folder / "sentence_bert_config.json",
           {"max_seq_length": encoder.max_seq_length, "do_lower_case": False})
-    _dump(folder / "config_sentence_transformers.json",
-          {"__version__": _versions(), "prompts": {}, "default_prompt_name": None,
-           "similarity_fn_name": "cosine"})
+    config = {"__version__": _versions(), "prompts": {}, "default_prompt_name": None,
+              "similarity_fn_name": "cosine"}
+    if truncate_dim is not None:  # read by sentence-transformers >= 3; a no-op after the Dense
+        config["truncate_dim"] = truncate_dim
+    _dump(folder / "config_sentence_transformers.json", config)
     return folder
+
+
+CE_TRANSFORMER = "sentence_transformers.base.modules.transformer.Transformer"
+SIGMOID = "torch.nn.modules.activation.Sigmoid"
+
+
+def save_cross_encoder(model, tokenizer, folder: str | Path, max_length: int) -> Path:
+    """Write a one-label cross-encoder as sentence-transformers saves it.
+
+    A plain Hugging Face folder (what versions 2.x to 5.x read) whose ``config.json`` carries
+    ``sentence_transformers.activation_fn`` (4.x/5.x), plus ``modules.json``,
+    ``sentence_bert_config.json`` and ``config_sentence_transformers.json`` as 6.x writes them.
+    The tokenizer's ``model_max_length`` holds the truncation length.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    versions = _versions()
+    model.config.sentence_transformers = {"activation_fn": SIGMOID,
+                                          "version": versions["sentence_transformers"]}
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.model_max_length = max_length
+    tokenizer.save_pretrained(folder)
+    _dump(folder / "modules.json", [{"idx": 0, "name": "0", "path": "", "type": CE_TRANSFORMER}])
+    _dump(folder / "sentence_bert_config.json",
+          {"transformer_task": "sequence-classification",
+           "modality_config": {"text": {"method": "forward", "method_output_name": "logits"}},
+           "module_output_name": "scores"})
+    _dump(folder / "config_sentence_transformers.json",
+          {"model_type": "CrossEncoder", "__version__": versions, "activation_fn": SIGMOID,
+           "prompts": {}, "default_prompt_name": None})
+    return folder
+
+
+def read_max_length(source: str, config, tokenizer, default: int = 512) -> int:
+    """Truncation length of a saved model: ``sentence_bert_config.json``'s ``max_seq_length``,
+    else the tokenizer's ``model_max_length``, capped by the position embeddings."""
+    sbert = _local_or_hub_file(source, "sentence_bert_config.json")
+    saved = json.loads(sbert.read_text()).get("max_seq_length") if sbert else None
+    length = int(saved or tokenizer.model_max_length)
+    if length > 10**5:  # tokenizers without a limit report a huge sentinel
+        length = default
+    return min(length, getattr(config, "max_position_embeddings", None) or length)
 
 
 def _write_pooling(folder: Path, dim: int, mode: str) -> None:

@@ -1,0 +1,148 @@
+# %% [markdown]
+# # BCE reranker: a cross-encoder trained on STSB soft labels
+#
+# A cross-encoder reads both texts at once and outputs one logit; `BinaryCrossEntropyLoss` trains
+# `sigmoid(logit)` towards the STSB score in [0, 1] used as a soft label (seed card 003).
+# Evaluation: Pearson/Spearman of the predicted scores against gold on STSB validation
+# (`stsb-validation`, also during training) and test (`stsb-test`), as `CECorrelationEvaluator`.
+#
+# **Per-layer quality.** A reranker has no embedding to truncate, so its grid has one column
+# (the hidden size). Layer k keeps the first k blocks and feeds them to the trained head: this
+# shows what cutting the reranker would save in measured latency and cost in quality. Before
+# training the head is random, so the zero-shot grid is near zero by construction.
+#
+# Batch: `workbench run bce_reranker --preset cpu` (presets `smoke`, `cpu`, `seed-003`).
+
+# %% tags=["parameters"]
+model: str = "minilm-l6"  # local folder, Hub id, "minilm-l6", or "tiny-bert" (random, for smoke runs)
+preset: str = "custom"  # preset name recorded in metrics.json (`workbench run` sets it)
+out_dir: str = ""  # run folder; empty: a new runs/<timestamp>-bce_reranker-custom/
+pos_weight: float = 0.0  # BCE weight of positive labels (0: unweighted)
+max_train_samples: int = -1  # rows of STSB train used (-1: all 5,749)
+max_eval_samples: int = -1  # rows of STSB validation/test used (-1: all)
+num_train_epochs: float = 1.0  # epochs (ignored when max_steps > 0)
+max_steps: int = -1  # optimizer steps (-1: from num_train_epochs)
+per_device_train_batch_size: int = 64  # training batch size
+per_device_eval_batch_size: int = 64  # prediction batch size for evaluation
+learning_rate: float = 5e-5  # peak learning rate (AdamW)
+warmup_ratio: float = 0.1  # share of steps warming up linearly
+weight_decay: float = 0.0  # AdamW weight decay
+seed: int = 42  # seed for data order and the new head's initialisation
+batch_sampler: str = "batch_sampler"  # "batch_sampler" or "no_duplicates"
+precision: str = "bf16"  # "fp32", "bf16" (CPU autocast) or "fp16" (GPU)
+eval_strategy: str = "steps"  # "steps", "epoch" or "no"
+eval_steps: int = 30  # evaluate stsb-validation every this many steps
+logging_steps: int = 10  # log the loss every this many steps
+save_steps: int = 30  # checkpoint every this many steps
+track_emissions: bool = True  # codecarbon offline tracker
+resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume training from; empty: fresh
+
+# %%
+import torch
+from IPython.display import Image, display
+
+from workbench import artifacts, data, plots, run_folder, runs
+from workbench.cross_encoder import CrossEncoder
+from workbench.evaluators import CECorrelationEvaluator
+from workbench.losses import LOSSES
+from workbench.reranker_grid import reranker_grid
+from workbench.training import TrainConfig, train
+
+EXPERIMENT = "bce_reranker"
+METRIC = "spearman"
+parameters = runs.current_parameters(EXPERIMENT, globals())
+run_dir = runs.prepare_out_dir(out_dir, EXPERIMENT, preset)
+base_model = runs.base_model(model, run_dir)
+train_limit = None if max_train_samples < 0 else max_train_samples
+eval_limit = None if max_eval_samples < 0 else max_eval_samples
+print(f"run folder: {run_dir}")
+
+# %% [markdown]
+# ## Data
+
+# %%
+torch.manual_seed(seed)  # the new one-logit head is drawn at load time
+reranker = CrossEncoder.from_pretrained(base_model)
+train_ds = data.load_dataset("stsb", "train", max_samples=train_limit)
+dev_ds = data.load_dataset("stsb", "validation", max_samples=eval_limit)
+test_ds = data.load_dataset("stsb", "test", max_samples=eval_limit)
+datasets_info = {
+    "train": artifacts.dataset_summary(train_ds, "sentence-transformers/stsb", "train", reranker.tokenizer),
+    "eval": artifacts.dataset_summary(dev_ds, "sentence-transformers/stsb", "validation", reranker.tokenizer),
+    "test": artifacts.dataset_summary(test_ds, "sentence-transformers/stsb", "test", reranker.tokenizer),
+}
+artifacts.summary_table(datasets_info)
+
+# %% [markdown]
+# ## Zero-shot per-layer grid (random head: expect about 0)
+
+# %%
+grid_before = reranker_grid(reranker, test_ds, batch_size=per_device_eval_batch_size)
+grid_before
+
+# %% [markdown]
+# ## Training
+
+# %%
+loss = LOSSES["BinaryCrossEntropyLoss"](reranker, pos_weight=pos_weight or None)
+config = TrainConfig(
+    output_dir=str(run_dir), num_train_epochs=num_train_epochs, max_steps=max_steps,
+    per_device_train_batch_size=per_device_train_batch_size,
+    per_device_eval_batch_size=per_device_eval_batch_size, learning_rate=learning_rate,
+    warmup_ratio=warmup_ratio, weight_decay=weight_decay, seed=seed, batch_sampler=batch_sampler,
+    precision=precision, eval_strategy=eval_strategy, eval_steps=eval_steps,
+    logging_steps=logging_steps, save_steps=save_steps, track_emissions=track_emissions)
+evaluators = [
+    CECorrelationEvaluator.from_dataset(dev_ds, "stsb-validation", batch_size=per_device_eval_batch_size),
+    CECorrelationEvaluator.from_dataset(test_ds, "stsb-test", batch_size=per_device_eval_batch_size),
+]
+result = train(reranker, loss, train_ds, config, evaluators=evaluators[:1],
+               resume_from=resume_from_checkpoint or None)
+print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
+      f"{result.rows_per_s:.1f} rows/s")
+
+# %% [markdown]
+# ## Per-layer grid after training
+
+# %%
+grid_after = reranker_grid(reranker, test_ds, batch_size=per_device_eval_batch_size)
+final_metrics, final_results = artifacts.final_metrics(reranker, evaluators)
+health = artifacts.health_summary(result, final_results)
+print(health["status"], health["diagnosis"] or "")
+display(grid_after)
+final_metrics
+
+# %% [markdown]
+# ## Plots
+
+# %%
+train_log = result.log
+plot_paths = artifacts.save_plots(run_dir, grid_before, grid_after, train_log, metric=METRIC)
+for path in plot_paths.values():
+    display(Image(filename=str(path)))
+
+# %% [markdown]
+# ## Metric tables
+
+# %%
+artifacts.save_tables(run_dir, grid_before, grid_after, train_log)
+display(artifacts.tradeoffs(grid_after, METRIC))
+artifacts.gain_table(grid_before, grid_after, METRIC)
+
+# %% [markdown]
+# ## Saved model, metrics.json, card
+
+# %%
+reranker.save(run_dir / "model")
+run_folder.write_metrics(
+    run_dir, experiment=EXPERIMENT, preset=preset, parameters=parameters, metrics=final_metrics,
+    grid_before=grid_before, grid_after=grid_after, health=health,
+    training=artifacts.training_summary(result, config), emissions=result.emissions,
+    model=artifacts.model_summary(reranker, model, "cross"), datasets=datasets_info,
+    loss=artifacts.loss_summary(loss))
+
+# %%
+from workbench.cards import write_card
+
+print(write_card(run_dir))
+print(f"run folder: {run_dir}")

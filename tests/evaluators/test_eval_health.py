@@ -1,0 +1,90 @@
+"""Degenerate detection: collapsed embeddings and NaN metrics are reported, never passed off."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.evaluators import (
+    BinaryClassificationEvaluator,
+    EmbeddingSimilarityEvaluator,
+    diagnose_embeddings,
+    embedding_health,
+    grid,
+)
+from workbench.evaluators.base import finalize
+from workbench.evaluators.similarity import compute
+
+
+def _collapse(encoder) -> None:
+    """Zero every weight and set LayerNorm biases to 1: every token state becomes the ones vector."""
+    with torch.no_grad():
+        for name, p in encoder.transformer.named_parameters():
+            p.fill_(1.0 if "LayerNorm.bias" in name else 0.0)
+
+
+def test_constant_embedding_model_is_degenerate_with_a_diagnosis(tiny_encoder, stsb_small):
+    _collapse(tiny_encoder)
+    result = EmbeddingSimilarityEvaluator.from_dataset(stsb_small, "sts-dev")(tiny_encoder)
+    n = len(set(stsb_small.sentence1) | set(stsb_small.sentence2))
+    assert result.status == "degenerate" and not result.ok
+    assert f"all {2 * len(stsb_small):,} embeddings identical (std 0.0)" in result.diagnosis, n
+    assert result.metrics == {} and result.primary is None
+    binary = BinaryClassificationEvaluator.from_dataset(
+        stsb_small.assign(label=(stsb_small.score > 0.5).astype(int)).drop(columns="score"))
+    assert binary(tiny_encoder).status == "degenerate"
+
+
+def test_grid_of_a_collapsed_model_marks_every_cell(tiny_encoder, stsb_small):
+    _collapse(tiny_encoder)
+    frame = grid(tiny_encoder, stsb_small, dims=[32, 8], measure_latency=False)
+    assert (frame["status"] == "degenerate").all()
+    assert frame["diagnosis"].str.contains("identical").all()
+
+
+def test_near_constant_embeddings_are_degenerate():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(1, 16))
+    emb = base + rng.normal(scale=1e-9, size=(500, 16))
+    reason = diagnose_embeddings(emb)
+    assert reason is not None and "500 embeddings nearly identical" in reason
+    result = compute(emb[:250], emb[250:], rng.random(250))
+    assert result.status == "degenerate" and result.metrics == {}
+
+
+def test_nan_embeddings_are_named():
+    emb = np.ones((10, 4))
+    emb[3, 1] = np.nan
+    assert diagnose_embeddings(emb) == "1 of 10 embeddings contain NaN or inf"
+
+
+def test_healthy_embeddings_pass_and_stats_are_exact():
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(200, 12)) + 0.5
+    assert diagnose_embeddings(emb) is None
+    h = embedding_health(torch.from_numpy(emb).float())
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    brute = (cos.sum() - np.trace(cos)) / (200 * 199)
+    assert h["mean_pairwise_cosine"] == pytest.approx(brute, abs=1e-6)
+    np.testing.assert_allclose(h["per_dim_std"], emb.std(axis=0), rtol=1e-5)
+    assert h["std_max"] == pytest.approx(emb.std(axis=0).max(), rel=1e-5)
+    assert (h["n"], h["dim"], h["identical"], h["nonfinite_rows"]) == (200, 12, False, 0)
+
+
+def test_nan_metric_is_dropped_and_named():
+    result = finalize({"pearson_cosine": 0.5, "spearman_cosine": math.nan}, "spearman_cosine",
+                      name="sts-dev", notes=["all 9 cosine similarities identical (1)"])
+    assert result.status == "degenerate"
+    assert result.metrics == {"sts-dev_pearson_cosine": 0.5}
+    assert "sts-dev_spearman_cosine" in result.diagnosis and "identical" in result.diagnosis
+    assert all(math.isfinite(v) for v in result.metrics.values())
+
+
+def test_constant_gold_scores_are_degenerate():
+    rng = np.random.default_rng(2)
+    result = compute(rng.normal(size=(30, 8)), rng.normal(size=(30, 8)), [0.5] * 30)
+    assert result.status == "degenerate" and "all 30 gold scores identical" in result.diagnosis

@@ -1,0 +1,138 @@
+"""The loop: log layout, exact resume, interruption, NaN stop, collapse (seed card 004), emissions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from workbench.encoders import BiEncoder
+from workbench.evaluators import EmbeddingSimilarityEvaluator
+from workbench.losses import LOSSES
+from workbench.training import NonFiniteLossError, TrainConfig, read_log, train
+from workbench.training import emissions as emissions_mod
+from workbench.training.checkpoint import list_checkpoints
+
+
+def _m2d(enc: BiEncoder):
+    return LOSSES["Matryoshka2dLoss"](enc, LOSSES["CoSENTLoss"](enc), matryoshka_dims=[32, 16, 8])
+
+
+def _config(out, **kw) -> TrainConfig:
+    base = dict(output_dir=str(out), num_train_epochs=2, per_device_train_batch_size=8,
+                learning_rate=1e-3, warmup_ratio=0.25, logging_steps=1, eval_strategy="steps",
+                eval_steps=2, save_steps=3, gradient_accumulation_steps=1, disable_tqdm=True,
+                track_emissions=False)
+    return TrainConfig(**{**base, **kw})
+
+
+def _sts_eval(data):
+    return EmbeddingSimilarityEvaluator(data["sentence1"][:16], data["sentence2"][:16],
+                                        data["score"][:16], name="sts-dev")
+
+
+def _weights(enc: BiEncoder) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in enc.state_dict().items()}
+
+
+class _StopAt:
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def __call__(self, event, state) -> None:
+        if event == "save" and state.step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_resume_matches_uninterrupted_run(tiny_bert_dir, stsb_small, tmp_path):
+    enc = BiEncoder.from_pretrained(tiny_bert_dir)
+    full = train(enc, _m2d(enc), stsb_small, _config(tmp_path / "full"),
+                 evaluators=[_sts_eval(stsb_small)])
+    enc2 = BiEncoder.from_pretrained(tiny_bert_dir)
+    with pytest.raises(KeyboardInterrupt):
+        train(enc2, _m2d(enc2), stsb_small, _config(tmp_path / "cut"),
+              evaluators=[_sts_eval(stsb_small)], callbacks=[_StopAt(3)])
+    assert [p.name for p in list_checkpoints(tmp_path / "cut")] == ["checkpoint-3"]
+    kept = read_log(tmp_path / "cut")
+    assert kept["Step"].max() == 3 and kept["Training Loss"].notna().all()
+    enc3 = BiEncoder.from_pretrained(tiny_bert_dir)
+    resumed = train(enc3, _m2d(enc3), stsb_small, _config(tmp_path / "cut"),
+                    evaluators=[_sts_eval(stsb_small)], resume_from=tmp_path / "cut")
+    assert resumed.global_step == full.global_step == 8
+    for name, value in _weights(enc).items():
+        torch.testing.assert_close(_weights(enc3)[name], value, atol=1e-6, rtol=0)
+    assert resumed.metrics.keys() == full.metrics.keys() and full.metrics
+    for key, value in full.metrics.items():
+        assert abs(resumed.metrics[key] - value) <= 1e-6, key
+    merged, straight = read_log(tmp_path / "cut"), read_log(tmp_path / "full")
+    assert list(merged["Step"]) == list(straight["Step"])
+    torch.testing.assert_close(torch.tensor(merged["Training Loss"].to_numpy()),
+                               torch.tensor(straight["Training Loss"].to_numpy()), atol=1e-6, rtol=0)
+
+
+def test_log_has_the_seed_card_layout(tiny_encoder, stsb_small, tmp_path):
+    result = train(tiny_encoder, _m2d(tiny_encoder), stsb_small,
+                   _config(tmp_path, num_train_epochs=1, logging_steps=2),
+                   evaluators=[_sts_eval(stsb_small)], eval_dataset=stsb_small.select(range(8)))
+    frame = read_log(tmp_path)
+    assert list(frame.columns[:4]) == ["Epoch", "Step", "Training Loss", "Validation Loss"]
+    assert "sts-dev_spearman_cosine" in frame.columns
+    assert list(frame["Step"]) == [2, 4] and list(frame["Epoch"]) == [0.5, 1.0]
+    assert frame["Validation Loss"].notna().all() and result.status == "ok"
+    events = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert events[-1]["type"] == "end" and events[-1]["status"] == "ok"
+    assert {e["type"] for e in events} >= {"train", "eval", "health", "save", "end"}
+
+
+def test_nan_loss_stops_at_once_with_a_diagnostic(tiny_encoder, stsb_small, tmp_path):
+    with torch.no_grad():
+        tiny_encoder.transformer.embeddings.word_embeddings.weight[:] = float("nan")
+    before = _weights(tiny_encoder)
+    with pytest.raises(NonFiniteLossError, match="training loss is nan at step 1"):
+        train(tiny_encoder, LOSSES["CoSENTLoss"](tiny_encoder), stsb_small, _config(tmp_path))
+    diag = json.loads((tmp_path / "nonfinite_loss.json").read_text())
+    assert diag["step"] == 1 and len(diag["batch_texts"]["sentence1"]) == 8
+    assert diag["loss_parts"]["column_0"]["nonfinite_values"] > 0
+    ln = "transformer.encoder.layer.0.output.LayerNorm.weight"
+    torch.testing.assert_close(_weights(tiny_encoder)[ln], before[ln])
+
+
+def test_seed_card_004_collapse_is_caught(tiny_encoder, nli_small, tmp_path):
+    """An all-zero model under MNRL: loss flat at ln(candidates), constant embeddings, NaN metrics."""
+    with torch.no_grad():
+        for p in tiny_encoder.parameters():
+            p.zero_()
+    evaluator = EmbeddingSimilarityEvaluator(nli_small["anchor"][:16], nli_small["positive"][:16],
+                                             [1.0, 0.0] * 8, name="sts-dev")
+    result = train(tiny_encoder, LOSSES["MultipleNegativesRankingLoss"](tiny_encoder), nli_small,
+                   _config(tmp_path, num_train_epochs=4, eval_steps=1, collapse_patience=3),
+                   evaluators=[evaluator])
+    assert result.status == "degenerate"
+    assert result.global_step == 3, "the run must stop at the third flat, collapsed evaluation"
+    assert "flat at 2.7726" in result.diagnosis and "identical" in result.diagnosis
+    events = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert events[-1]["status"] == "degenerate"
+
+
+def test_healthy_run_is_not_flagged_and_emissions_failure_is_tolerated(
+        tiny_encoder, stsb_small, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no power readings")
+
+    monkeypatch.setattr(emissions_mod, "_make_tracker", broken)
+    result = train(tiny_encoder, _m2d(tiny_encoder), stsb_small,
+                   _config(tmp_path, num_train_epochs=1, eval_steps=1, collapse_patience=1,
+                           track_emissions=True))
+    assert result.status == "ok" and result.diagnosis is None and result.global_step == 4
+    assert all(h["strikes"] == 0 for h in result.health) and len(result.health) == 4
+    assert result.emissions["status"] == "unknown" and "no power" in result.emissions["error"]
+
+
+def test_emissions_are_recorded_offline(tiny_encoder, stsb_small, tmp_path):
+    result = train(tiny_encoder, LOSSES["CoSENTLoss"](tiny_encoder), stsb_small,
+                   _config(tmp_path, max_steps=2, eval_strategy="no", track_emissions=True))
+    em = result.emissions
+    assert em["status"] == "ok" and em["energy_kwh"] > 0 and em["emissions_kg"] > 0
+    assert em["country"] == "USA" and em["ram_gb"] > 0 and em["cpu_model"]
+    assert (tmp_path / "emissions.csv").exists()

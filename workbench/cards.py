@@ -1,0 +1,243 @@
+"""Model cards in the seed cards' layout, written from a run folder's files.
+
+``write_card(run_dir)`` reads ``metrics.json``, ``grid.csv`` and ``train_log.csv`` (see
+docs/architecture.md) and renders ``templates/card.md.j2`` to ``README.md``: YAML front matter
+with ``model-index`` (finite metrics only), then the sentence-transformers card body. A run whose
+health is ``degenerate`` or whose metrics hold NaN gets a warning with the diagnosis at the top.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from workbench import card_tables as tables
+from workbench.compare import RunView, cheapest_within, load_run
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+ST_DOCS = "https://sbert.net/docs/package_reference"
+_SIM = [f"{c}_{m}" for m in ("cosine", "manhattan", "euclidean", "dot", "max")
+        for c in ("pearson", "spearman")]
+_BIN = [f"{m}_{s}" for m in ("cosine", "dot", "manhattan", "euclidean", "max")
+        for s in ("accuracy", "accuracy_threshold", "f1", "f1_threshold", "precision", "recall",
+                  "ap", "mcc")]
+TASKS = {  # task type -> (title, evaluator, doc anchor, metric names, primary metric candidates)
+    "semantic-similarity": ("Semantic Similarity", "EmbeddingSimilarityEvaluator",
+                            "evaluation.html#sentence_transformers.evaluation.EmbeddingSimilarityEvaluator",
+                            _SIM, ("spearman_cosine",)),
+    "binary-classification": ("Binary Classification", "BinaryClassificationEvaluator",
+                              "evaluation.html#sentence_transformers.evaluation.BinaryClassificationEvaluator",
+                              _BIN, ("max_ap", "cosine_ap")),
+    "cross-encoder-correlation": ("Cross Encoder Correlation", "CECorrelationEvaluator",
+                                  "cross_encoder/evaluation.html#sentence_transformers.cross_encoder.evaluation.CECorrelationEvaluator",
+                                  ["pearson", "spearman"], ("spearman",)),
+}
+
+
+@dataclass
+class Evaluation:
+    """The final metrics of one evaluator on one dataset (``sts-dev_spearman_cosine`` & co)."""
+
+    task: str
+    dataset: str
+    metrics: dict[str, float]
+
+    @property
+    def primary(self) -> str | None:
+        return next((m for m in TASKS[self.task][4] if m in self.metrics), None)
+
+
+def split_metric_key(key: str, kind: str = "bi") -> tuple[str, str, str]:
+    """``"sts-dev_spearman_cosine"`` -> ``("sts-dev", "spearman_cosine", "semantic-similarity")``."""
+    candidates = [(t, m) for t, spec in TASKS.items() for m in spec[3]
+                  if (kind == "cross") == (t == "cross-encoder-correlation")]
+    for task, metric in sorted(candidates, key=lambda c: -len(c[1])):
+        if key == metric or key.endswith("_" + metric):
+            return key[: -len(metric)].rstrip("_") or "unknown", metric, task
+    raise ValueError(f"metric '{key}' names no known evaluator metric; known: "
+                     f"{sorted({m for _, m in candidates})}")
+
+
+def group_metrics(metrics: dict[str, float], kind: str = "bi") -> list[Evaluation]:
+    """Final metrics grouped by (task, dataset), in the order metrics.json lists them."""
+    groups: dict[tuple[str, str], Evaluation] = {}
+    for key, value in metrics.items():
+        dataset, metric, task = split_metric_key(key, kind)
+        groups.setdefault((task, dataset), Evaluation(task, dataset, {}))
+        groups[(task, dataset)].metrics[metric] = math.nan if value is None else float(value)
+    return list(groups.values())
+
+
+def is_finite(value) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def degenerate_diagnosis(run: RunView) -> str | None:
+    """Why this run must not be used, or None: unhealthy status or non-finite final metrics."""
+    reasons = []
+    if run.health.get("status", "ok") != "ok":
+        reasons.append(run.health.get("diagnosis") or f"health status '{run.health['status']}'")
+    bad = sorted(k for k, v in run.metrics.items() if not is_finite(v))
+    if bad:
+        reasons.append(f"{len(bad)} of {len(run.metrics)} final metrics are NaN or infinite "
+                       f"({', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''})")
+    return "; ".join(reasons) or None
+
+
+def model_name(run: RunView) -> str:
+    prefix = "CrossEncoder" if run.kind == "cross" else "SentenceTransformer"
+    base = run.info.get("model", {}).get("base_model")
+    return f"{prefix} based on {base}" if base else prefix
+
+
+def model_index(run: RunView, evaluations: list[Evaluation]) -> list[dict]:
+    """``model-index`` entries holding every finite final metric under its task and dataset."""
+    results = []
+    for ev in evaluations:
+        finite = {m: v for m, v in ev.metrics.items() if is_finite(v)}
+        if not finite:
+            continue
+        results.append({
+            "task": {"type": ev.task, "name": TASKS[ev.task][0]},
+            "dataset": {"name": ev.dataset.replace("-", " "), "type": ev.dataset},
+            "metrics": [{"type": m, "value": v, "name": m.replace("_", " ").title()}
+                        for m, v in finite.items()],
+        })
+    return [{"name": model_name(run), "results": results}] if results else []
+
+
+def co2_eq_emissions(emissions: dict | None) -> dict | None:
+    """The training's ``EmissionsMeter`` record (kg, kWh, s) in the card's units (g, kWh, hours);
+    None when emissions were not measured."""
+    if not emissions or emissions.get("status", "ok") != "ok":
+        return None
+    kg = emissions.get("emissions_kg", emissions.get("emissions", 0.0))
+    seconds = emissions.get("duration_s", emissions.get("duration", 0.0))
+    out = {"emissions": float(kg) * 1000,
+           "energy_consumed": float(emissions.get("energy_kwh", emissions.get("energy_consumed", 0))),
+           "source": "codecarbon", "training_type": "fine-tuning",
+           "on_cloud": emissions.get("on_cloud") in (True, "Y", "y", "yes")}
+    ram = emissions.get("ram_gb", emissions.get("ram_total_size"))
+    for key, value in (("cpu_model", emissions.get("cpu_model")),
+                       ("gpu_model", emissions.get("gpu_model")), ("ram_total_size", ram)):
+        if value not in (None, ""):
+            out[key] = value
+    out["hours_used"] = round(float(seconds) / 3600, 3)
+    gpu = emissions.get("gpu_model")
+    out["hardware_used"] = (f"{emissions.get('gpu_count') or 1} x {gpu}" if gpu
+                            else emissions.get("cpu_model") or "CPU")
+    return out
+
+
+def _citation_names() -> dict[str, list[str]]:
+    """BibTeX text -> names of the workbench losses citing it."""
+    from workbench.losses import LOSSES
+
+    names: dict[str, list[str]] = {}
+    for key, cls in LOSSES.items():
+        if key == cls.__name__:
+            names.setdefault(cls.citation.strip(), []).append(key)
+    return names
+
+
+def loss_citations(run: RunView) -> dict[str, str]:
+    """``{loss name: BibTeX}`` of every loss used, outer wrapper first (the sentence-transformers
+    citation, which every card shows anyway, is left out)."""
+    from workbench.losses.base import SBERT_CITATION
+
+    loss = run.info.get("loss") or {}
+    cites = loss.get("citations") or []
+    if isinstance(cites, dict):
+        return dict(cites)
+    chain = [loss.get("name"), (loss.get("config") or {}).get("loss")]
+    known, out = _citation_names(), {}
+    for text in cites:
+        if text.strip() == SBERT_CITATION.strip():
+            continue
+        candidates = known.get(text.strip(), [])
+        name = next((n for n in candidates if n in chain), None) or next(iter(candidates), None)
+        out[name or text.split("{", 1)[-1].split(",", 1)[0]] = text
+    return out
+
+
+def loss_names(run: RunView) -> list[str]:
+    loss = run.info.get("loss", {})
+    names = [loss.get("name"), *loss_citations(run), (loss.get("config") or {}).get("loss")]
+    return [n for n in dict.fromkeys(names) if n]
+
+
+def front_matter(run: RunView, evaluations: list[Evaluation], diagnosis: str | None) -> dict:
+    """The YAML metadata, keys in the seed cards' order."""
+    cross = run.kind == "cross"
+    train = run.info.get("datasets", {}).get("train", {})
+    tags = ["sentence-transformers", *(["cross-encoder", "text-classification"] if cross else
+                                       ["sentence-similarity", "feature-extraction"])]
+    tags += ["generated_from_trainer", f"dataset_size:{tables.dataset_size(train)}"]
+    tags += [f"loss:{n}" for n in loss_names(run)] + (["degenerate-run"] if diagnosis else [])
+    data = {"language": ["en"], "library_name": "sentence-transformers", "tags": tags}
+    if run.info.get("model", {}).get("base_model"):
+        data["base_model"] = run.info["model"]["base_model"]
+    names = [d.get("name") for d in run.info.get("datasets", {}).values() if d.get("name")]
+    if names:
+        data["datasets"] = list(dict.fromkeys(names))
+    data["metrics"] = list(dict.fromkeys(m for ev in evaluations for m in ev.metrics))
+    if not cross:
+        data["widget"] = tables.widget_examples(run.info.get("datasets", {}).get("eval", {}))
+    data["pipeline_tag"] = "text-classification" if cross else "sentence-similarity"
+    co2 = co2_eq_emissions(run.info.get("emissions"))
+    if co2:
+        data["co2_eq_emissions"] = co2
+    index = model_index(run, evaluations)
+    if index:
+        data["model-index"] = index
+    return {k: v for k, v in data.items() if v not in (None, [], {})}
+
+
+def _yaml(data: dict) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def card_context(run: RunView, model_id: str | None = None) -> dict:
+    """Everything the template needs, computed from the run folder."""
+    evaluations = group_metrics(run.metrics, run.kind)
+    diagnosis = degenerate_diagnosis(run)
+    meta = front_matter(run, evaluations, diagnosis)
+    best = cheapest_within(run.grid, 0.05) if not run.grid.empty else None
+    datasets = run.info.get("datasets") or {}
+    return {
+        "run": run, "info": run.info, "kind": run.kind, "diagnosis": diagnosis,
+        "model": {"max_seq_length": tables.max_seq_length(run.model_dir),
+                  **run.info.get("model", {})},
+        "train": datasets.get("train") or {}, "evalset": datasets.get("eval") or {},
+        "training": run.info.get("training") or {}, "versions": run.info.get("versions") or {},
+        "loss": run.info.get("loss") or {"name": "unknown"},
+        "front_matter": _yaml(meta), "meta": meta, "title": model_name(run),
+        "model_id": model_id or f"{run.name}/model", "evaluations": evaluations,
+        "tasks": TASKS, "st_docs": ST_DOCS, "loss_names": loss_names(run),
+        "citations": loss_citations(run), "best": best,
+        "eval_tables": tables.evaluation_tables(evaluations, run.kind),
+        "grid_table": tables.grid_table(run.grid) if not run.grid.empty else "",
+        "architecture": tables.architecture(run.model_dir) if run.kind != "cross" else "",
+        "hyper": tables.hyperparameters(run), "log_table": tables.train_log_table(run.train_log),
+        "co2": meta.get("co2_eq_emissions"), "example_pairs": tables.example_pairs(run.info),
+    }
+
+
+def render_card(run_dir: str | Path, model_id: str | None = None) -> str:
+    """The card text for ``run_dir`` (``model_id``: Hub id for the usage snippets)."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=False,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters.update(tables.FILTERS)
+    return env.get_template("card.md.j2").render(**card_context(load_run(run_dir), model_id))
+
+
+def write_card(run_dir: str | Path, model_id: str | None = None) -> Path:
+    """Render the card and write it to ``run_dir/README.md``; returns that path."""
+    path = Path(run_dir) / "README.md"
+    path.write_text(render_card(run_dir, model_id), encoding="utf-8")
+    return path

@@ -1,0 +1,173 @@
+"""Read run folders and put runs side by side: differing parameters, headline metrics,
+layer x dim grids as small multiples, Pareto frontiers of quality against latency.
+
+Only the run-folder files (docs/architecture.md) are read; nothing here re-runs a model.
+Plot functions follow ``workbench.plots``: they take ``ax``/``axes`` and return them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from workbench import plots, settings
+
+QUALITY_COLUMNS = ("spearman_cosine", "spearman", "cosine_ap", "max_ap", "pearson_cosine",
+                   "cosine_accuracy")
+"""Grid columns that can stand for quality, the first present wins."""
+
+
+@dataclass
+class RunView:
+    """The files of one run folder, read once."""
+
+    path: Path
+    info: dict = field(default_factory=dict)
+    grid: pd.DataFrame = field(default_factory=pd.DataFrame)
+    grid_before: pd.DataFrame = field(default_factory=pd.DataFrame)
+    train_log: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def kind(self) -> str:
+        return self.info.get("model", {}).get("kind", "bi")
+
+    @property
+    def parameters(self) -> dict:
+        return self.info.get("parameters", {})
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.info.get("metrics", {})
+
+    @property
+    def health(self) -> dict:
+        return self.info.get("health") or {"status": "ok", "diagnosis": None}
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / "model"
+
+
+def _read_csv(path: Path, rows: list | None = None) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return pd.DataFrame(rows or [])
+
+
+def load_run(run_dir: str | Path) -> RunView:
+    """Read ``metrics.json``, ``grid.csv``, ``grid_before.csv`` and ``train_log.csv``."""
+    path = Path(run_dir)
+    metrics_file = path / "metrics.json"
+    if not metrics_file.exists():
+        raise FileNotFoundError(f"{path} is not a run folder: it holds no metrics.json")
+    info = json.loads(metrics_file.read_text())
+    return RunView(path=path, info=info,
+                   grid=_read_csv(path / "grid.csv", info.get("grid_after")),
+                   grid_before=_read_csv(path / "grid_before.csv", info.get("grid_before")),
+                   train_log=_read_csv(path / "train_log.csv"))
+
+
+def latest_runs(n: int = 2, root: str | Path | None = None) -> list[Path]:
+    """The ``n`` most recent run folders under ``root`` (default ``WORKBENCH_RUNS``)."""
+    root = Path(root) if root is not None else settings.runs_dir()
+    runs = sorted(p.parent for p in root.glob("*/metrics.json"))
+    return runs[-n:]
+
+
+def quality_column(grid: pd.DataFrame) -> str:
+    """The grid column used as quality (``spearman_cosine`` for bi-encoders)."""
+    for name in QUALITY_COLUMNS:
+        if name in grid.columns:
+            return name
+    raise ValueError(f"the grid has no quality column; expected one of {QUALITY_COLUMNS}")
+
+
+def differing_parameters(runs: Sequence[RunView]) -> pd.DataFrame:
+    """Parameters whose values differ between runs (rows: parameter, columns: run)."""
+    names = sorted({k for run in runs for k in run.parameters})
+    table = pd.DataFrame({run.name: [repr(run.parameters.get(k, "—")) for k in names]
+                          for run in runs}, index=pd.Index(names, name="parameter"))
+    return table[table.nunique(axis=1) > 1]
+
+
+def headline_metrics(runs: Sequence[RunView]) -> pd.DataFrame:
+    """Final metrics, health, training time and full/cheapest-cell quality per run."""
+    rows = {}
+    for run in runs:
+        row: dict = {"experiment": run.info.get("experiment"), "preset": run.info.get("preset"),
+                     "status": run.health.get("status"),
+                     "train_seconds": run.info.get("training", {}).get("seconds")}
+        row.update(run.metrics)
+        if not run.grid.empty:
+            row.update(_cheapest_summary(run.grid))
+        rows[run.name] = row
+    return pd.DataFrame(rows)
+
+
+def _cheapest_summary(grid: pd.DataFrame) -> dict:
+    quality = quality_column(grid)
+    full = plots.full_cell(grid)
+    best = cheapest_within(grid, 0.05)
+    return {f"full_{quality}": float(full[quality]),
+            "cheapest_5pct_cell": f"L{int(best['layer'])} d{int(best['dim'])}" if best is not None
+            else "—"}
+
+
+def cheapest_within(grid: pd.DataFrame, tolerance: float) -> pd.Series | None:
+    """``plots.cheapest_within`` on the grid's own quality column."""
+    return plots.cheapest_within(grid, tolerance, quality_column(grid))
+
+
+def plot_pareto_runs(runs: Sequence[RunView], ax=None, cost: str = "latency_ms_per_1k"):
+    """Every run's cells (dots) and Pareto frontier (line) on one quality-vs-cost axis."""
+    import matplotlib.pyplot as plt
+
+    ax = ax if ax is not None else plt.gca()
+    for run in runs:
+        if run.grid.empty:
+            continue
+        quality = quality_column(run.grid)
+        dots = ax.scatter(run.grid[cost], run.grid[quality], s=12, alpha=0.35)
+        front = plots.pareto_frontier(run.grid, quality, cost)
+        ax.plot(front[cost], front[quality], marker="o", color=dots.get_facecolor()[0],
+                label=run.name)
+        for _, row in front.iterrows():
+            ax.annotate(f"L{int(row['layer'])}/d{int(row['dim'])}", (row[cost], row[quality]),
+                        fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(cost.replace("_", " "))
+    ax.set_ylabel("quality")
+    ax.set_title("Pareto frontier: quality against cost")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_grid_multiples(runs: Sequence[RunView], axes=None):
+    """One layer x dim heatmap per run (``plots.heatmap``) on a shared colour scale."""
+    import matplotlib.pyplot as plt
+
+    grids = [run for run in runs if not run.grid.empty]
+    if axes is None:
+        _, axes = plt.subplots(1, max(1, len(grids)), figsize=(5 * max(1, len(grids)), 3.8),
+                               squeeze=False)
+    flat = list(getattr(axes, "flat", axes))
+    values = pd.concat([run.grid[quality_column(run.grid)] for run in grids]) if grids else None
+    scale = {"vmin": float(values.min()), "vmax": float(values.max())} if grids else {}
+    for ax, run in zip(flat, grids, strict=False):
+        plots.heatmap(run.grid, quality_column(run.grid), ax, title=run.name, **scale)
+        ax.title.set_fontsize(8)
+    return axes
+
+
+def compare_runs(run_dirs: Sequence[str | Path]) -> dict[str, pd.DataFrame]:
+    """Tables for ``workbench compare``: differing parameters and headline metrics."""
+    runs = [load_run(d) for d in run_dirs]
+    return {"parameters": differing_parameters(runs), "metrics": headline_metrics(runs)}

@@ -1,0 +1,276 @@
+"""Datasets by name (stsb, snli, mnli, allnli) or by file, validated before anything trains.
+
+Resolution for a named split: an explicit ``data_dir`` or the ``WORKBENCH_DATA`` folder holding
+``<name>/<split>.parquet``; otherwise the Hub id through ``datasets.load_dataset``. When neither
+works, one :class:`DataNotFoundError` says what was looked for and how to fix it.
+Schemas follow the Hub: stsb ``sentence1, sentence2, score`` (score in [0, 1]); snli/mnli
+``premise, hypothesis, label`` (0 entailment, 1 neutral, 2 contradiction); allnli ``anchor,
+positive, negative``. No NLI train split exists offline: :func:`allnli_offline_train` is the
+offline default (allnli dev + test, 13,193 triplets).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from workbench import settings
+
+NLI_LABELS = ("entailment", "neutral", "contradiction")
+ENTAILMENT, NEUTRAL, CONTRADICTION = 0, 1, 2
+TASK_COLUMNS = {
+    "pair-score": ("sentence1", "sentence2", "score"),
+    "pair-class": ("premise", "hypothesis", "label"),
+    "triplet": ("anchor", "positive", "negative"),
+}
+"""The columns each task needs; texts first, then the score or label column."""
+TEXT_COLUMNS = {"sentence1", "sentence2", "premise", "hypothesis", "anchor", "positive",
+                "negative"}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A dataset split found neither locally nor on the Hub."""
+
+
+class DataValidationError(ValueError):
+    """A dataset that would train or evaluate on bad rows; the message names the row."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a named dataset lives and how its splits are called."""
+
+    hub_id: str
+    task: str
+    config: str | None = None
+    splits: tuple[str, ...] = ("train", "validation", "test")
+    aliases: dict[str, str] = field(default_factory=dict)
+
+
+DATASETS = {
+    "stsb": DatasetSpec("sentence-transformers/stsb", "pair-score",
+                        aliases={"dev": "validation", "val": "validation"}),
+    "snli": DatasetSpec("stanfordnlp/snli", "pair-class",
+                        aliases={"dev": "validation", "val": "validation"}),
+    "mnli": DatasetSpec("nyu-mll/multi_nli", "pair-class",
+                        splits=("train", "validation_matched", "validation_mismatched"),
+                        aliases={"dev": "validation_matched", "validation": "validation_matched",
+                                 "val": "validation_matched", "test": "validation_mismatched",
+                                 "dev_mismatched": "validation_mismatched"}),
+    "allnli": DatasetSpec("sentence-transformers/all-nli", "triplet", config="triplet",
+                          splits=("train", "dev", "test"),
+                          aliases={"validation": "dev", "val": "dev"}),
+}
+
+
+def canonical_split(name: str, split: str) -> str:
+    """The split's Hub name (e.g. snli ``dev`` -> ``validation``, allnli ``validation`` -> ``dev``)."""
+    spec = _spec(name)
+    split = spec.aliases.get(split, split)
+    if split not in spec.splits:
+        raise ValueError(f"dataset '{name}' has no split '{split}'; splits: {', '.join(spec.splits)}"
+                         f" (aliases: {', '.join(sorted(spec.aliases)) or 'none'})")
+    return split
+
+
+def _spec(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset '{name}'; choose one of {', '.join(DATASETS)} "
+                         "or pass a path to a .parquet/.csv file")
+    return DATASETS[name]
+
+
+def load_dataset(name: str, split: str = "test", data_dir: str | Path | None = None,
+                 max_samples: int | None = None, validate: bool = True) -> datasets.Dataset:
+    """Load a split of ``name`` (stsb, snli, mnli, allnli) or a .parquet/.csv file path.
+
+    The split is validated (see :func:`validate`) before ``max_samples`` keeps its first rows.
+    """
+    path = Path(name).expanduser()
+    if path.suffix in (".parquet", ".csv") and path.is_file():
+        ds, name, split = _from_file(path), path.stem, "file"
+        task = infer_task(ds.column_names)
+    else:
+        split = canonical_split(name, split)
+        ds, task = _resolve(name, split, data_dir), DATASETS[name].task
+    if validate:
+        validate_dataset(ds, task, name, split)
+    if max_samples is not None and max_samples < len(ds):
+        ds = ds.select(range(max_samples))
+    return ds
+
+
+def _from_file(path: Path) -> datasets.Dataset:
+    table = pq.read_table(path) if path.suffix == ".parquet" else pa_csv.read_csv(path)
+    return datasets.Dataset(table)
+
+
+def _resolve(name: str, split: str, data_dir: str | Path | None) -> datasets.Dataset:
+    folders = [Path(d).expanduser() for d in (data_dir, settings.data_dir()) if d is not None]
+    for folder in folders:
+        file = folder / name / f"{split}.parquet"
+        if file.is_file():
+            return _with_hub_features(name, _from_file(file))
+    try:
+        return _load_hub(name, split)
+    except Exception as err:  # offline, unknown split, no network: one clear error below
+        raise _not_found(name, split, folders, err) from err
+
+
+def _load_hub(name: str, split: str) -> datasets.Dataset:
+    """The real Hub path: ``datasets.load_dataset`` with the Hub id, restricted to our schema."""
+    spec = DATASETS[name]
+    ds = datasets.load_dataset(spec.hub_id, spec.config, split=split)
+    ds = ds.select_columns(list(TASK_COLUMNS[spec.task]))
+    if spec.task == "pair-class":  # the Hub keeps no-consensus pairs as label -1; drop them
+        ds = ds.filter(lambda label: label >= 0, input_columns="label")
+    return _with_hub_features(name, ds)
+
+
+def _with_hub_features(name: str, ds: datasets.Dataset) -> datasets.Dataset:
+    if DATASETS[name].task == "pair-class":
+        return ds.cast_column("label", datasets.ClassLabel(names=list(NLI_LABELS)))
+    return ds
+
+
+def _not_found(name: str, split: str, folders: list[Path], err: Exception) -> DataNotFoundError:
+    looked = [str(f / name / f"{split}.parquet") for f in folders] or [
+        f"no local folder (neither data_dir nor {settings.DATA_ENV} is set)"]
+    hint = ""
+    if name in ("snli", "mnli", "allnli") and split == "train":
+        hint = (" No NLI train split exists offline: use workbench.data.allnli_offline_train() "
+                "(allnli dev + test, 13,193 triplets).")
+    return DataNotFoundError(
+        f"dataset '{name}' split '{split}' not found. Looked for: {'; '.join(looked)}; then the "
+        f"Hub id '{DATASETS[name].hub_id}' failed ({type(err).__name__}: {str(err)[:200]}). "
+        f"Fix: set {settings.DATA_ENV} to a folder holding {name}/{split}.parquet (e.g. "
+        f"../shared/data) or pass data_dir=..., or go online (unset HF_HUB_OFFLINE / "
+        f"HF_DATASETS_OFFLINE).{hint}")
+
+
+# ---- validation ---------------------------------------------------------------------------
+def infer_task(columns: Sequence[str]) -> str:
+    """The task whose required columns ``columns`` contain."""
+    for task, needed in TASK_COLUMNS.items():
+        if set(needed) <= set(columns):
+            return task
+    raise DataValidationError(f"columns {list(columns)} match no task; expected one of "
+                              + "; ".join(f"{t}: {list(c)}" for t, c in TASK_COLUMNS.items()))
+
+
+def validate_dataset(ds: datasets.Dataset, task: str, name: str = "dataset",
+                     split: str = "?") -> datasets.Dataset:
+    """Check required columns, texts, scores and labels; raise naming the first bad row."""
+    needed = TASK_COLUMNS[task]
+    missing = [c for c in needed if c not in ds.column_names]
+    if missing:
+        raise DataValidationError(f"{name}/{split}: missing column(s) {missing} needed for task "
+                                  f"'{task}'; columns present: {ds.column_names}")
+    validate_texts(ds, [c for c in needed if c in TEXT_COLUMNS], name, split)
+    if "score" in needed:
+        validate_scores(ds, "score", name, split)
+    if "label" in needed:
+        validate_labels(ds, "label", range(len(NLI_LABELS)), name, split)
+    return ds
+
+
+def _fail(name: str, split: str, column: str, row: int, value, why: str) -> DataValidationError:
+    return DataValidationError(f"{name}/{split}: column '{column}' row {row}: {value!r} {why}")
+
+
+def validate_texts(ds: datasets.Dataset, columns: Sequence[str], name: str = "dataset",
+                   split: str = "?") -> None:
+    """Every text is a non-empty, non-whitespace string."""
+    for column in columns:
+        for row, value in enumerate(ds.data.column(column).to_pylist()):
+            if not isinstance(value, str) or not value.strip():
+                raise _fail(name, split, column, row, value, "is not a non-empty text")
+
+
+def validate_scores(ds: datasets.Dataset, column: str = "score", name: str = "dataset",
+                    split: str = "?", low: float = 0.0, high: float = 1.0) -> None:
+    """Every score is a finite number in [low, high]."""
+    for row, value in enumerate(ds.data.column(column).to_pylist()):
+        if not isinstance(value, int | float) or not math.isfinite(value) or not low <= value <= high:
+            raise _fail(name, split, column, row, value, f"is not a finite score in [{low}, {high}]")
+
+
+def validate_labels(ds: datasets.Dataset, column: str = "label", known: Sequence[int] = (0, 1, 2),
+                    name: str = "dataset", split: str = "?") -> None:
+    """Every label is in the known set."""
+    allowed = set(known)
+    for row, value in enumerate(ds.data.column(column).to_pylist()):
+        if value not in allowed:
+            raise _fail(name, split, column, row, value, f"is not a known label {sorted(allowed)}")
+
+
+# ---- helpers the experiments use ----------------------------------------------------------
+def _pairs(ds: datasets.Dataset) -> datasets.Dataset:
+    ds = ds.rename_columns({"premise": "sentence1", "hypothesis": "sentence2"})
+    return ds.cast_column("label", datasets.Value("int64"))
+
+
+def nli_pairs(split: str = "validation", keep: str = "entailment", dataset: str = "snli",
+              data_dir: str | Path | None = None,
+              max_samples: int | None = None) -> datasets.Dataset:
+    """NLI pairs as ``sentence1, sentence2, label`` for in-batch-negatives losses (MNRL).
+
+    ``keep="entailment"`` (default) keeps only entailment pairs, the positives MNRL assumes;
+    ``keep="all"`` keeps every pair and warns how many contradiction pairs become "positives".
+    """
+    if keep not in ("entailment", "all"):
+        raise ValueError(f"keep must be 'entailment' or 'all', not '{keep}'")
+    ds = load_dataset(dataset, split, data_dir)
+    if keep == "entailment":
+        ds = ds.filter(lambda label: label == ENTAILMENT, input_columns="label")
+    else:
+        n = sum(1 for label in ds.data.column("label").to_pylist() if label == CONTRADICTION)
+        warnings.warn(f"nli_pairs(keep='all') keeps {n} contradiction pairs of {dataset}/{split}"
+                      " as positives", stacklevel=2)
+    ds = _pairs(ds)
+    return ds.select(range(min(max_samples, len(ds)))) if max_samples is not None else ds
+
+
+def nli_binary_pairs(split: str = "validation", dataset: str = "snli",
+                     data_dir: str | Path | None = None,
+                     max_samples: int | None = None) -> datasets.Dataset:
+    """Pairs for binary classification: entailment -> 1, contradiction -> 0, neutral dropped."""
+    ds = load_dataset(dataset, split, data_dir)
+    ds = _pairs(ds.filter(lambda label: label != NEUTRAL, input_columns="label"))
+    ds = ds.map(lambda label: {"label": int(label == ENTAILMENT)}, input_columns="label")
+    return ds.select(range(min(max_samples, len(ds)))) if max_samples is not None else ds
+
+
+def allnli_offline_train(data_dir: str | Path | None = None,
+                         max_samples: int | None = None) -> datasets.Dataset:
+    """The offline NLI training default: allnli dev + test (6,584 + 6,609 = 13,193 triplets)."""
+    ds = datasets.concatenate_datasets([load_dataset("allnli", "dev", data_dir),
+                                        load_dataset("allnli", "test", data_dir)])
+    return ds.select(range(min(max_samples, len(ds)))) if max_samples is not None else ds
+
+
+def dataset_stats(ds: datasets.Dataset, tokenizer=None, max_rows: int | None = 1000) -> dict:
+    """Sample count and per-column min/mean/max (text length in tokens, or chars without a
+    tokenizer; numbers as values) over the first ``max_rows`` rows, as model cards show them."""
+    rows = ds if max_rows is None or len(ds) <= max_rows else ds.select(range(max_rows))
+    columns = {}
+    for column in ds.column_names:
+        values = rows.data.column(column).to_pylist()
+        if values and isinstance(values[0], str):
+            unit = "tokens" if tokenizer is not None else "chars"
+            values = ([len(ids) for ids in tokenizer(values)["input_ids"]] if tokenizer is not None
+                      else [len(v) for v in values])
+            kind = "string"
+        else:
+            unit, kind = None, type(values[0]).__name__ if values else "empty"
+        columns[column] = {"type": kind, "unit": unit, "min": min(values, default=None),
+                           "mean": sum(values) / len(values) if values else None,
+                           "max": max(values, default=None)}
+    return {"samples": len(ds), "stats_rows": len(rows), "columns": columns}

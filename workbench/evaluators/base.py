@@ -1,0 +1,142 @@
+"""What every evaluator returns (``EvalResult``) and how pair data is read.
+
+An evaluator never passes NaN off as a number: NaN metrics are dropped from ``metrics``, the
+result gets ``status="degenerate"`` and ``diagnosis`` says what happened and which keys went.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from workbench.encoders import truncate
+
+OK = "ok"
+DEGENERATE = "degenerate"
+LABEL_COLUMNS = ("score", "label", "labels", "scores")
+
+
+@dataclass
+class EvalResult:
+    """One evaluation.
+
+    Args:
+        metrics: finite values keyed like the seed cards (``sts-dev_spearman_cosine``).
+        primary_metric: the key callers rank by (may be absent from ``metrics`` if degenerate).
+        status: "ok" or "degenerate".
+        diagnosis: why the result is degenerate, in words; ``None`` when ok.
+    """
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    primary_metric: str = ""
+    status: str = OK
+    diagnosis: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    @property
+    def primary(self) -> float | None:
+        """The primary metric's value, or ``None`` when it was withheld."""
+        return self.metrics.get(self.primary_metric)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the run folder's ``metrics``/``health`` entries)."""
+        return {"metrics": dict(self.metrics), "primary_metric": self.primary_metric,
+                "status": self.status, "diagnosis": self.diagnosis}
+
+
+def prefix(metrics: dict[str, float], name: str) -> dict[str, float]:
+    """``{name}_{key}`` as sentence-transformers' ``prefix_name_to_metrics`` (no prefix if empty)."""
+    return {(f"{name}_{k}" if name else k): v for k, v in metrics.items()}
+
+
+def finalize(metrics: dict[str, Any], primary_metric: str, name: str = "",
+             diagnosis: str | None = None, notes: Sequence[str] = ()) -> EvalResult:
+    """Prefix keys, cast to float, drop NaN/inf and mark the result degenerate when needed.
+
+    ``diagnosis`` (from a health check) makes the result degenerate and withholds every metric:
+    numbers computed from collapsed embeddings are noise, not results. ``notes`` explain NaNs.
+    """
+    values = {k: float(v) for k, v in prefix(metrics, name).items()}
+    primary = f"{name}_{primary_metric}" if name else primary_metric
+    if diagnosis is not None:
+        return EvalResult({}, primary, DEGENERATE, f"{diagnosis}; metrics withheld")
+    bad = sorted(k for k, v in values.items() if not math.isfinite(v))
+    if not bad:
+        return EvalResult(values, primary, OK, None)
+    kept = {k: v for k, v in values.items() if k not in bad}
+    shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+    why = "".join(f"{note}; " for note in notes)
+    return EvalResult(kept, primary, DEGENERATE,
+                      f"{why}{len(bad)} metric(s) undefined (NaN), dropped: {shown}")
+
+
+def finite_max(values: Sequence[float]) -> float:
+    """Max over finite values (Python's ``max`` with NaN depends on order); NaN if none."""
+    finite = [float(v) for v in values if math.isfinite(float(v))]
+    return max(finite) if finite else math.nan
+
+
+def pair_columns(data: Any, label_column: str | None = None
+                 ) -> tuple[list[str], list[str], np.ndarray]:
+    """Read ``(sentences1, sentences2, labels)`` from a pair dataset.
+
+    Accepts a ``(s1, s2, labels)`` tuple, a ``datasets.Dataset`` or a ``pandas.DataFrame``. The
+    texts are the first two string columns; labels come from ``label_column`` or the first of
+    ``score``/``label``/``labels``/``scores`` present.
+    """
+    if isinstance(data, tuple | list) and len(data) == 3:
+        s1, s2, labels = data
+        return _checked(list(s1), list(s2), np.asarray(labels))
+    names = list(data.column_names if hasattr(data, "column_names") else data.columns)
+    first_rows = {c: data[c][:1] if hasattr(data, "column_names") else list(data[c][:1]) for c in names}
+    texts = [c for c in names if first_rows[c] and isinstance(first_rows[c][0], str)]
+    label = label_column or next((c for c in LABEL_COLUMNS if c in names), None)
+    if len(texts) < 2 or label is None:
+        raise ValueError(f"need two text columns and a label column ({'/'.join(LABEL_COLUMNS)}); "
+                         f"got columns {names}")
+    return _checked(list(data[texts[0]]), list(data[texts[1]]), np.asarray(data[label]))
+
+
+def _checked(s1: list[str], s2: list[str], labels: np.ndarray
+             ) -> tuple[list[str], list[str], np.ndarray]:
+    if not len(s1) == len(s2) == len(labels):
+        raise ValueError(f"pair columns differ in length: {len(s1)}, {len(s2)}, {len(labels)} labels")
+    if len(s1) == 0:
+        raise ValueError("no pairs to evaluate")
+    return s1, s2, labels
+
+
+def encode_pairs(model: Any, sentences1: Sequence[str], sentences2: Sequence[str],
+                 layers: Sequence[int] | None = None, batch_size: int = 64,
+                 precision: str = "fp32") -> dict[int, tuple[Any, Any]]:
+    """ONE encode pass over the distinct texts of both columns: ``{layer: (emb1, emb2)}``.
+
+    ``model`` is anything with ``encode_layers(texts, layers, batch_size, precision)`` (the
+    ``BiEncoder``); every requested layer comes from the same forward.
+    """
+    unique = list(dict.fromkeys([*sentences1, *sentences2]))
+    index = {text: i for i, text in enumerate(unique)}
+    rows1 = torch.tensor([index[t] for t in sentences1], dtype=torch.long)
+    rows2 = torch.tensor([index[t] for t in sentences2], dtype=torch.long)
+    embs = model.encode_layers(unique, layers=layers, batch_size=batch_size, precision=precision)
+    return {k: (e[rows1], e[rows2]) for k, e in embs.items()}
+
+
+def embed_cell(model: Any, sentences1: Sequence[str], sentences2: Sequence[str],
+               layer: int | None = None, dim: int | None = None, batch_size: int = 64,
+               precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """Both columns' embeddings for one (layer, dim) cell (default: last layer, every dim)."""
+    layer = layer or model.num_layers
+    model.check_cell(layer, dim)
+    emb1, emb2 = encode_pairs(model, sentences1, sentences2, [layer], batch_size, precision)[layer]
+    if dim is not None:
+        emb1, emb2 = truncate(emb1, dim, model.normalize), truncate(emb2, dim, model.normalize)
+    return emb1, emb2

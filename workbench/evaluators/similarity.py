@@ -1,0 +1,122 @@
+"""Embedding similarity: Pearson and Spearman between gold scores and pair similarities.
+
+Equivalent of sentence-transformers 6.2 ``EmbeddingSimilarityEvaluator`` with every similarity
+function on: for f in cosine, manhattan, euclidean, dot,
+``pearson_f = pearsonr(gold, f(u_i, v_i))`` and ``spearman_f = spearmanr(gold, f(u_i, v_i))``
+(scipy), plus ``pearson_max`` / ``spearman_max`` over f. Manhattan and euclidean are negative
+distances, so larger means more similar. Keys: ``{name}_{pearson|spearman}_{f}`` as in the seed
+cards (``sts-dev_spearman_cosine``); primary metric ``spearman_cosine``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import pearsonr, spearmanr
+
+from workbench.evaluators.base import EvalResult, embed_cell, finalize, finite_max, pair_columns
+from workbench.evaluators.health import diagnose_embeddings, diagnose_scores
+
+SIMILARITY_FNS = ("cosine", "manhattan", "euclidean", "dot")
+
+
+def _tensor(x: Any) -> torch.Tensor:
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    return t.detach().cpu().float()
+
+
+def pairwise_scores(emb1: Any, emb2: Any, fns: Sequence[str] = SIMILARITY_FNS
+                    ) -> dict[str, np.ndarray]:
+    """Row-wise similarities, float32, computed with the same torch ops as sentence-transformers.
+
+    cosine = <u/|u|, v/|v|>; dot = <u, v>; manhattan = -sum|u - v|; euclidean = -||u - v||_2.
+    """
+    a, b = _tensor(emb1), _tensor(emb2)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"need two (N, D) embedding matrices of equal shape; got {a.shape}, {b.shape}")
+    ops = {
+        "cosine": lambda: (F.normalize(a, p=2, dim=-1) * F.normalize(b, p=2, dim=-1)).sum(dim=-1),
+        "dot": lambda: (a * b).sum(dim=-1),
+        "manhattan": lambda: -torch.sum(torch.abs(a - b), dim=-1),
+        "euclidean": lambda: -torch.linalg.vector_norm(a - b, dim=-1),
+    }
+    unknown = set(fns) - set(ops)
+    if unknown:
+        raise ValueError(f"unknown similarity function(s) {sorted(unknown)}; choose from {SIMILARITY_FNS}")
+    return {fn: ops[fn]().numpy() for fn in fns}
+
+
+def correlations(gold: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    """(Pearson r, Spearman rho) via scipy; NaN (not a warning) when either side is constant."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(pearsonr(gold, predicted)[0]), float(spearmanr(gold, predicted)[0])
+
+
+def compute(emb1: Any, emb2: Any, scores: Any, name: str = "",
+            similarity_fns: Sequence[str] = SIMILARITY_FNS, check_health: bool = True) -> EvalResult:
+    """Metrics for one embedding cell: ``emb1[i]`` and ``emb2[i]`` with gold ``scores[i]``.
+
+    ``check_health`` withholds every metric when the embeddings collapsed (see ``health``).
+    """
+    gold = np.asarray(scores, dtype=np.float64)
+    diagnosis = diagnose_scores(gold, "gold scores")
+    if diagnosis is None and check_health:
+        diagnosis = diagnose_embeddings(torch.cat([_tensor(emb1), _tensor(emb2)]))
+    primary = "spearman_cosine" if "cosine" in similarity_fns else f"spearman_{similarity_fns[0]}"
+    if diagnosis is not None:
+        return finalize({}, primary, name, diagnosis)
+    metrics: dict[str, float] = {}
+    notes = []
+    for fn, sims in pairwise_scores(emb1, emb2, similarity_fns).items():
+        metrics[f"pearson_{fn}"], metrics[f"spearman_{fn}"] = correlations(gold, sims)
+        note = diagnose_scores(sims, f"{fn} similarities")
+        if note:
+            notes.append(note)
+    if len(similarity_fns) > 1:
+        for stat in ("pearson", "spearman"):
+            metrics[f"{stat}_max"] = finite_max([metrics[f"{stat}_{fn}"] for fn in similarity_fns])
+    return finalize(metrics, primary, name, diagnosis, notes)
+
+
+class EmbeddingSimilarityEvaluator:
+    """Correlation of embedding similarities with gold scores for one (layer, dim) cell.
+
+    Args:
+        sentences1, sentences2: the pair columns.
+        scores: gold similarity per pair (any scale; correlations are scale-free).
+        name: key prefix, e.g. "sts-dev" gives ``sts-dev_spearman_cosine``.
+        similarity_fns: subset of ``SIMILARITY_FNS``; ``*_max`` keys appear when more than one.
+        batch_size, precision: passed to ``BiEncoder.encode_layers``.
+
+    Example:
+        >>> ev = EmbeddingSimilarityEvaluator.from_dataset(load_dataset("stsb", "validation"), "sts-dev")
+        >>> ev(encoder, layer=3, dim=128).metrics["sts-dev_spearman_cosine"]
+    """
+
+    def __init__(self, sentences1: Sequence[str], sentences2: Sequence[str], scores: Sequence[float],
+                 name: str = "", similarity_fns: Sequence[str] = SIMILARITY_FNS,
+                 batch_size: int = 64, precision: str = "fp32") -> None:
+        self.sentences1, self.sentences2, self.scores = pair_columns((sentences1, sentences2, scores))
+        self.name = name
+        self.similarity_fns = tuple(similarity_fns)
+        self.batch_size = batch_size
+        self.precision = precision
+        self.primary_metric = f"{name}_spearman_cosine" if name else "spearman_cosine"
+
+    @classmethod
+    def from_dataset(cls, data: Any, name: str = "", label_column: str | None = None,
+                     **kwargs: Any) -> EmbeddingSimilarityEvaluator:
+        """From a ``datasets.Dataset``, DataFrame or ``(s1, s2, scores)`` tuple."""
+        return cls(*pair_columns(data, label_column), name=name, **kwargs)
+
+    def __call__(self, model: Any, layer: int | None = None, dim: int | None = None) -> EvalResult:
+        """Encode both columns at ``layer`` (default: last), keep ``dim`` dims, and score."""
+        emb1, emb2 = embed_cell(model, self.sentences1, self.sentences2, layer, dim,
+                                self.batch_size, self.precision)
+        return compute(emb1, emb2, self.scores, self.name, self.similarity_fns)

@@ -1,0 +1,119 @@
+"""Export one (layer, dim) cell as a standalone model: the first K layers and the first D dims.
+
+The transformer keeps only its first K layers (``num_hidden_layers`` = K, later layers' weights
+dropped, so nothing reloads randomly); an identity ``Dense`` keeps the first D dimensions before
+``Normalize`` (exact in every sentence-transformers version; ``truncate_dim`` is also written to
+``config_sentence_transformers.json``). Valid for post-LayerNorm encoders (BERT, DistilBERT,
+MPNet, DeBERTa), where the cut model's last hidden state equals the full model's layer K.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from workbench.encoders import BiEncoder
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote and what it measured."""
+
+    path: Path
+    layers: int
+    dim: int
+    size_bytes: int
+    full_params: int
+    cut_params: int
+    full_seconds: float
+    cut_seconds: float
+
+    @property
+    def speedup(self) -> float:
+        return self.full_seconds / self.cut_seconds if self.cut_seconds > 0 else float("nan")
+
+    def summary(self) -> str:
+        return (f"exported layers={self.layers} dim={self.dim} to {self.path}\n"
+                f"size on disk: {self.size_bytes / 2**20:.1f} MiB; parameters "
+                f"{self.cut_params:,} of {self.full_params:,} "
+                f"({self.cut_params / self.full_params:.0%})\n"
+                f"encode time: full {self.full_seconds:.3f}s, cut {self.cut_seconds:.3f}s "
+                f"-> speed-up x{self.speedup:.2f}")
+
+
+def layer_list(transformer: nn.Module) -> nn.ModuleList:
+    """The transformer's stack of layers (the ModuleList as long as ``num_hidden_layers``)."""
+    n = transformer.config.num_hidden_layers
+    for name, module in transformer.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) == n and name.endswith(("layer", "layers")):
+            return module
+    raise ValueError(f"no list of {n} layers found in {type(transformer).__name__}")
+
+
+def cut_encoder(encoder: BiEncoder, layers: int, dim: int | None = None) -> BiEncoder:
+    """A copy of ``encoder`` with only its first ``layers`` layers and output ``dim`` dims."""
+    encoder.check_cell(layers, dim)
+    transformer = copy.deepcopy(encoder.transformer)
+    stack = layer_list(transformer)
+    del stack[layers:]
+    transformer.config.num_hidden_layers = layers
+    cut = BiEncoder(transformer, encoder.tokenizer, encoder.pooling_mode, encoder.normalize,
+                    encoder.max_seq_length)
+    cut.base_model_name = encoder.base_model_name
+    cut.truncate_dim = dim if dim is not None and dim < encoder.hidden_size else None
+    return cut
+
+
+def folder_size(folder: str | Path) -> int:
+    """Bytes of all files under ``folder``."""
+    return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
+
+
+def measure_encode(encoders: Sequence[BiEncoder], texts: Sequence[str], batch_size: int = 32,
+                   repeats: int = 3) -> list[float]:
+    """Best-of-``repeats`` seconds to encode ``texts`` for each encoder, runs interleaved so a
+    busy machine slows every encoder alike."""
+    for encoder in encoders:  # warm-up
+        encoder.encode(texts[:batch_size], batch_size=batch_size, show_progress=False)
+    best = [float("inf")] * len(encoders)
+    for _ in range(repeats):
+        for i, encoder in enumerate(encoders):
+            start = time.perf_counter()
+            encoder.encode(texts, batch_size=batch_size, show_progress=False)
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best
+
+
+def sample_texts(n: int = 256) -> list[str]:
+    """Texts for timing: STSB test sentences when the data is found, else a built-in sample."""
+    from workbench.data import DataNotFoundError, load_dataset
+
+    try:
+        return list(load_dataset("stsb", "test", max_samples=n)["sentence1"])
+    except DataNotFoundError:
+        words = "a man woman child is playing riding eating a guitar horse ball in the park".split()
+        return [" ".join(words[(i + j) % len(words)] for j in range(8 + i % 12)) for i in range(n)]
+
+
+def export_cut(model: str | Path | BiEncoder, layers: int, dim: int | None, out: str | Path,
+               texts: Sequence[str] | None = None, batch_size: int = 32,
+               repeats: int = 3) -> ExportResult:
+    """Write the (layers, dim) cell of ``model`` to ``out``; measure its encode speed-up.
+
+    Speed-up = best-of-``repeats`` fp32 encode time of the full model / of the cut model.
+    """
+    encoder = model if isinstance(model, BiEncoder) else BiEncoder.from_pretrained(model)
+    cut = cut_encoder(encoder, layers, dim)
+    path = cut.save(out)
+    texts = list(texts) if texts is not None else sample_texts()
+    full_s, cut_s = measure_encode([encoder, cut], texts, batch_size, repeats)
+    return ExportResult(
+        path=Path(path), layers=layers, dim=dim or encoder.hidden_size,
+        size_bytes=folder_size(path), full_params=sum(p.numel() for p in encoder.parameters()),
+        cut_params=sum(p.numel() for p in cut.parameters()), full_seconds=full_s,
+        cut_seconds=cut_s)

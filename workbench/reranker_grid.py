@@ -1,0 +1,72 @@
+"""Per-layer quality of a cross-encoder reranker: the model cut to its first k blocks.
+
+A cross-encoder has no embedding to truncate, so its "grid" has one column: ``dim`` is the hidden
+size and ``bytes_per_vector`` is NaN (nothing is stored per text). Layer k keeps the first k
+transformer blocks and feeds the k-th hidden state to the trained head, so cut-down rerankers are
+only meaningful when the head has seen such inputs; for a reranker trained on the last layer
+alone the curve shows how fast quality falls when the model is cut, and what it would save.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from workbench.evaluators.base import pair_columns
+from workbench.evaluators.ce_correlation import compute
+from workbench.evaluators.grid import _layer_holder
+
+
+@contextlib.contextmanager
+def cut_reranker(ce: Any, k: int) -> Iterator[Any]:
+    """Temporarily keep the first ``k`` blocks of ``ce.model``'s encoder (restored on exit)."""
+    base = ce.model.base_model
+    holder, leaf = _layer_holder(base)
+    blocks, config = getattr(holder, leaf), base.config
+    if not 1 <= k <= len(blocks):
+        raise ValueError(f"layer {k} is not available: the reranker has {len(blocks)} layers")
+    depth = config.num_hidden_layers
+    setattr(holder, leaf, nn.ModuleList(list(blocks)[:k]))
+    config.num_hidden_layers = k
+    try:
+        yield ce
+    finally:
+        setattr(holder, leaf, blocks)
+        config.num_hidden_layers = depth
+
+
+def reranker_grid(ce: Any, dataset_or_pairs: Any, layers: Sequence[int] | None = None,
+                  batch_size: int = 64, precision: str = "fp32") -> pd.DataFrame:
+    """CE correlation (``spearman``, ``pearson``) and measured latency per depth.
+
+    Columns: ``layer, dim, spearman, pearson, latency_ms_per_1k`` (ms per 1,000 pairs, timing
+    the whole evaluation pass at that depth), ``bytes_per_vector`` (NaN), ``quality_retained``,
+    ``status``, ``diagnosis``.
+    """
+    s1, s2, scores = pair_columns(dataset_or_pairs)
+    pairs = list(zip(s1, s2, strict=True))
+    depth = ce.model.config.num_hidden_layers
+    ce.predict(pairs[:batch_size], batch_size=batch_size, precision=precision)  # warm-up
+    rows = []
+    for k in sorted(set(layers or range(1, depth + 1))):
+        with cut_reranker(ce, k):
+            start = time.perf_counter()
+            predictions = ce.predict(pairs, batch_size=batch_size, precision=precision,
+                                     show_progress=False)
+            elapsed = time.perf_counter() - start
+        result = compute(predictions, scores)
+        rows.append({"layer": k, "dim": ce.model.config.hidden_size,
+                     "spearman": result.metrics.get("spearman", np.nan),
+                     "pearson": result.metrics.get("pearson", np.nan),
+                     "latency_ms_per_1k": elapsed / len(pairs) * 1e6,
+                     "bytes_per_vector": np.nan, "status": result.status,
+                     "diagnosis": result.diagnosis})
+    frame = pd.DataFrame(rows)
+    frame.insert(6, "quality_retained", frame["spearman"] / frame["spearman"].iloc[-1])
+    return frame

@@ -1,0 +1,252 @@
+"""Experiments as parameterised notebooks: presets, run folders, papermill execution.
+
+An *experiment* is ``notebooks/<experiment>.ipynb``; its one cell tagged ``parameters`` declares
+every parameter with its default. A *preset* is a YAML file of parameter values in
+``workbench/presets/``: ``<experiment>.<preset>.yaml`` for one experiment, or ``<preset>.yaml``
+shared by every experiment (the experiment's own file wins on a clash). Running an experiment
+writes a run folder ``<runs root>/<timestamp>-<experiment>-<preset>/`` (schema in
+``docs/architecture.md`` and ``workbench/run_folder.py``).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workbench import settings
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PRESETS_DIR = PACKAGE_DIR / "presets"
+NOTEBOOKS_DIR = PACKAGE_DIR.parent / "notebooks"
+KERNEL_NAME = "python3"
+RUN_FILE = "run.json"
+FAILURE_FILE = "FAILED.txt"
+TINY_MODEL = "tiny-bert"
+"""Model spec the ``smoke`` presets use: a random 3-layer, 32-dim BERT built in the run folder."""
+RESERVED = ("preset", "out_dir")
+"""Parameters every notebook has that ``execute`` sets itself."""
+
+
+class UnknownParameterError(ValueError):
+    """A parameter name the experiment's notebook does not declare."""
+
+
+class RunFailed(RuntimeError):
+    """A notebook raised; ``run_dir`` keeps the partial outputs and says where it failed."""
+
+    def __init__(self, message: str, run_dir: Path):
+        super().__init__(message)
+        self.run_dir = run_dir
+
+
+def experiments() -> list[str]:
+    """Names of the experiments (notebooks other than explorers/comparisons that have presets)."""
+    return sorted(p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb")
+                  if any(PRESETS_DIR.glob(f"{p.stem}.*.yaml")))
+
+
+def notebook_path(experiment: str) -> Path:
+    path = NOTEBOOKS_DIR / f"{experiment}.ipynb"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"unknown experiment '{experiment}'; choose one of {', '.join(experiments())}")
+    return path
+
+
+def declared_parameters(experiment: str) -> dict[str, dict[str, Any]]:
+    """The notebook's parameters: name -> {default, inferred_type_name, help} (papermill)."""
+    import papermill
+
+    return dict(papermill.inspect_notebook(str(notebook_path(experiment))))
+
+
+def presets(experiment: str) -> list[str]:
+    """Preset names available for ``experiment``."""
+    own = {p.name[len(experiment) + 1:-5] for p in PRESETS_DIR.glob(f"{experiment}.*.yaml")}
+    shared = {p.stem for p in PRESETS_DIR.glob("*.yaml") if "." not in p.stem}
+    return sorted(own | shared)
+
+
+def load_preset(experiment: str, preset: str) -> dict[str, Any]:
+    """Parameter values of ``preset`` for ``experiment`` (shared file, then the experiment's)."""
+    files = [PRESETS_DIR / f"{preset}.yaml", PRESETS_DIR / f"{experiment}.{preset}.yaml"]
+    found = [f for f in files if f.exists()]
+    if not found:
+        raise FileNotFoundError(f"no preset '{preset}' for '{experiment}'; "
+                                f"choose one of {', '.join(presets(experiment))}")
+    values: dict[str, Any] = {}
+    for file in found:
+        values.update(yaml.safe_load(file.read_text()) or {})
+    return values
+
+
+def parse_value(text: str, type_name: str = "None") -> Any:
+    """A command-line value as a Python literal, coerced to the declared type where simple.
+
+    ``"5e-5"`` -> 5e-05, ``"[64, 32]"`` -> [64, 32], ``"true"`` -> True; a ``str`` parameter keeps
+    the text as given; anything that is not a literal stays a string.
+    """
+    if type_name == "str":
+        return text
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        return text
+    if type_name == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def check_names(experiment: str, names: Mapping[str, Any] | list[str]) -> None:
+    """Refuse parameter names the notebook does not declare, listing the valid ones."""
+    valid = declared_parameters(experiment)
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise UnknownParameterError(
+            f"unknown parameter(s) {', '.join(unknown)} for '{experiment}'. Valid parameters: "
+            f"{', '.join(sorted(valid))}")
+
+
+def resolve_parameters(experiment: str, preset: str | None,
+                       overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Preset values overlaid with ``overrides``; every name checked against the notebook."""
+    values = load_preset(experiment, preset) if preset else {}
+    values.update(overrides or {})
+    check_names(experiment, values)
+    return values
+
+
+def new_run_dir(experiment: str, preset: str | None, root: Path | None = None) -> Path:
+    """Create ``<root>/<timestamp>-<experiment>-<preset>/`` (suffixed if it exists)."""
+    root = Path(root) if root is not None else settings.runs_dir()
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = root / f"{stamp}-{experiment}-{preset or 'default'}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path.resolve()
+
+
+def prepare_out_dir(out_dir: str, experiment: str, preset: str) -> Path:
+    """The run folder a notebook writes to: ``out_dir`` if given, else a fresh one (interactive)."""
+    if out_dir:
+        path = Path(out_dir).expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return new_run_dir(experiment, preset)
+
+
+def base_model(spec: str, out_dir: str | Path) -> str:
+    """The model spec a notebook loads; ``tiny-bert`` builds a random tiny BERT in the run folder."""
+    if spec != TINY_MODEL:
+        return spec
+    from workbench.models import tiny_bert
+
+    return str(tiny_bert(Path(out_dir) / "base_model", hidden_size=32, num_layers=3))
+
+
+def current_parameters(experiment: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of the notebook's declared parameters as they stand in ``namespace``."""
+    return {name: namespace[name] for name in declared_parameters(experiment) if name in namespace}
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether the trainer left a ``checkpoint-<step>/`` folder in ``run_dir``."""
+    return any(p.is_dir() for p in run_dir.glob("checkpoint-*"))
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _record_failure(run_dir: Path, record: dict[str, Any], err: Exception) -> str:
+    """Write where the notebook failed into run.json and FAILED.txt; return the message."""
+    cell = getattr(err, "cell_index", None)
+    ename = getattr(err, "ename", type(err).__name__)
+    evalue = getattr(err, "evalue", str(err))
+    source = (getattr(err, "source", "") or "").strip().splitlines()
+    record.update(status="failed", failure={
+        "cell_index": cell, "execution_count": getattr(err, "exec_count", None),
+        "ename": ename, "evalue": evalue, "cell_source_head": source[:3]})
+    _write_json(run_dir / RUN_FILE, record)
+    where = f"cell {cell}" if cell is not None else "before the first cell ran"
+    message = (f"{record['experiment']} failed in {where}: {ename}: {evalue}\n"
+               f"partial outputs kept in {run_dir} (executed notebook: notebook.ipynb)")
+    (run_dir / FAILURE_FILE).write_text(message + "\n\n" + "\n".join(source[:10]) + "\n")
+    return message
+
+
+def _resume_record(resume: Path) -> dict[str, Any]:
+    record_file = resume / RUN_FILE
+    if not record_file.exists():
+        raise FileNotFoundError(f"{resume} is not a run folder: it has no {RUN_FILE}")
+    record = json.loads(record_file.read_text())
+    old = resume / "notebook.ipynb"
+    if old.exists():
+        old.replace(resume / "notebook.previous.ipynb")
+    (resume / FAILURE_FILE).unlink(missing_ok=True)
+    if has_checkpoint(resume):  # the trainer resumes from the newest checkpoint-<step>/ there
+        record["parameters"]["resume_from_checkpoint"] = str(resume)
+    return record
+
+
+def _start_record(experiment: str, preset: str | None, overrides: Mapping[str, Any] | None,
+                  out: Path | str | None, resume: Path | str | None
+                  ) -> tuple[Path, dict[str, Any]]:
+    """The run folder and its ``run.json`` record (fresh, or taken over from ``resume``)."""
+    if resume is not None:
+        run_dir = Path(resume).resolve()
+        record = _resume_record(run_dir)
+        record["parameters"].update(overrides or {})
+        check_names(experiment, record["parameters"])
+        return run_dir, record
+    params = resolve_parameters(experiment, preset, overrides)
+    run_dir = Path(out).resolve() if out else new_run_dir(experiment, preset)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    params.update(preset=preset or "default", out_dir=str(run_dir))
+    return run_dir, {"experiment": experiment, "preset": preset or "default", "parameters": params}
+
+
+def execute(experiment: str, preset: str | None = "cpu",
+            overrides: Mapping[str, Any] | None = None, out: Path | str | None = None,
+            resume: Path | str | None = None, progress: bool = True,
+            stream_output: bool = False) -> Path:
+    """Run ``experiment`` through papermill and return its run folder.
+
+    ``resume``: an earlier run folder; its parameters are reused (``overrides`` still apply) and
+    training restarts from its latest checkpoint. On failure raises :class:`RunFailed` after
+    writing ``FAILED.txt`` and ``run.json`` (cell index + error) next to the partial notebook.
+    """
+    import papermill
+
+    run_dir, record = _start_record(experiment, preset, overrides, out, resume)
+    record.update(status="running", started=datetime.now().isoformat(timespec="seconds"))
+    _write_json(run_dir / RUN_FILE, record)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook_path(experiment)), str(run_dir / "notebook.ipynb"),
+            parameters=record["parameters"], kernel_name=KERNEL_NAME, progress_bar=progress,
+            stdout_file=sys.stdout if stream_output else None,
+            stderr_file=sys.stderr if stream_output else None, cwd=str(run_dir))
+    except (Exception, KeyboardInterrupt) as err:  # notebook error, kernel start-up, Ctrl-C
+        record["wall_seconds"] = round(time.perf_counter() - start, 2)
+        raise RunFailed(_record_failure(run_dir, record, err), run_dir) from err
+    record.update(status="ok", wall_seconds=round(time.perf_counter() - start, 2))
+    _write_json(run_dir / RUN_FILE, record)
+    return run_dir

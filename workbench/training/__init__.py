@@ -1,0 +1,16 @@
+"""Training: ``train(model, loss, dataset, TrainConfig(...))`` on one plain accelerate loop.
+
+Modules: config (TrainConfig, checks), loop (train), step (one optimizer step), optim (AdamW +
+schedule), batches (sampler + collation), evaluation, health (NaN / collapse), checkpoint,
+log (train_log.jsonl -> seed-card table), emissions (codecarbon, offline).
+"""
+
+from __future__ import annotations
+
+from workbench.training.config import ConfigError, TrainConfig
+from workbench.training.health import NonFiniteLossError
+from workbench.training.log import read_log
+from workbench.training.loop import TrainResult, TrainState, train
+
+__all__ = ["ConfigError", "NonFiniteLossError", "TrainConfig", "TrainResult", "TrainState",
+           "read_log", "train"]

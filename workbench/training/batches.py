@@ -1,0 +1,77 @@
+"""Batches for the loop: sampler indices per epoch, sharded over processes, then collated.
+
+Collation tokenises each text column with the model's tokenizer (bi-encoder: one feature dict
+per column) or the pairs jointly (cross-encoder: one feature dict); labels come from the
+``label``/``score`` column as floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from workbench.training.config import TrainConfig, split_columns
+
+
+@dataclass
+class Columns:
+    """The training data as Python lists (fast indexing), split into texts and labels."""
+
+    names: list[str]
+    texts: list[list[str]]
+    labels: list[float] | None
+
+    @classmethod
+    def from_dataset(cls, dataset: Any) -> Columns:
+        names, label = split_columns(dataset.column_names)
+        texts = [[str(t) for t in dataset[c]] for c in names]
+        labels = [float(v) for v in dataset[label]] if label is not None else None
+        return cls(names, texts, labels)
+
+    def rows(self, idx: Sequence[int]) -> dict[str, list[str]]:
+        return {n: [col[i] for i in idx] for n, col in zip(self.names, self.texts, strict=True)}
+
+
+def make_sampler(dataset: Any, config: TrainConfig, batch_size: int | None = None) -> Any:
+    """The configured batch sampler (registry ``workbench.samplers.SAMPLERS``)."""
+    from workbench.samplers import SAMPLERS
+
+    cls = SAMPLERS[config.batch_sampler]
+    return cls(dataset, batch_size=batch_size or config.per_device_train_batch_size,
+               drop_last=config.dataloader_drop_last, seed=config.seed)
+
+
+def epoch_batches(sampler: Any, epoch: int, rank: int = 0, world: int = 1) -> list[list[int]]:
+    """This process's batches of ``epoch``: every ``world``-th batch, the same count on each rank."""
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    batches = [list(b) for b in sampler]
+    per_rank = len(batches) // world if world > 1 else len(batches)
+    return batches[rank::world][:per_rank]
+
+
+def is_cross_encoder(model: Any) -> bool:
+    return not hasattr(model, "encode_layers") and hasattr(model, "predict")
+
+
+def collate(model: Any, data: Columns, idx: Sequence[int]
+            ) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor | None]:
+    """Feature dicts (one per text column, or one of pairs) and the float labels of ``idx``."""
+    cols = [[col[i] for i in idx] for col in data.texts]
+    if is_cross_encoder(model):
+        features = [model.tokenize(list(zip(*cols, strict=True)))]
+    else:
+        features = [model.tokenize(c) for c in cols]
+    labels = None if data.labels is None else torch.tensor([data.labels[i] for i in idx])
+    return features, labels
+
+
+def set_max_length(model: Any, max_seq_length: int | None) -> None:
+    """Apply ``max_seq_length`` to a bi-encoder (``max_seq_length``) or cross-encoder (``max_length``)."""
+    if max_seq_length is None:
+        return
+    attr = "max_length" if is_cross_encoder(model) else "max_seq_length"
+    setattr(model, attr, int(max_seq_length))

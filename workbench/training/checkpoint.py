@@ -1,0 +1,88 @@
+"""Checkpoints: weights, optimizer, scheduler, RNG states and the sampler position.
+
+A checkpoint is ``<output_dir>/checkpoint-<step>/`` holding ``state.pt`` (everything needed to
+resume exactly) and ``trainer_state.json`` (readable summary). It is written to a temporary
+folder and renamed, so a crash mid-save never leaves a half checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+STATE_NAME = "state.pt"
+SUMMARY_NAME = "trainer_state.json"
+_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch RNG states."""
+    return {"python": random.getstate(), "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state()}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def save_checkpoint(output_dir: str | Path, step: int, module: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer, scheduler: Any,
+                    trainer: dict[str, Any], keep: int | None = None) -> Path:
+    """Write ``checkpoint-<step>`` atomically; keep the ``keep`` newest (None = all)."""
+    root = Path(output_dir)
+    final = root / f"checkpoint-{step}"
+    tmp = root / f".tmp-checkpoint-{step}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    state = {"model": module.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "rng": rng_state(), "trainer": trainer}
+    torch.save(state, tmp / STATE_NAME)
+    (tmp / SUMMARY_NAME).write_text(json.dumps(trainer, indent=1, default=str))
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    if keep is not None:
+        for old in list_checkpoints(root)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(output_dir: str | Path) -> list[Path]:
+    """Complete checkpoints in ``output_dir``, oldest first."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir()
+             if (m := _PATTERN.match(p.name)) and (p / STATE_NAME).exists()]
+    return [p for _, p in sorted(found)]
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder, or the newest checkpoint inside an output folder."""
+    path = Path(path)
+    if (path / STATE_NAME).exists():
+        return path
+    found = list_checkpoints(path)
+    if not found:
+        raise FileNotFoundError(f"no checkpoint in {path} (expected checkpoint-<step>/{STATE_NAME})")
+    return found[-1]
+
+
+def load_checkpoint(path: str | Path, module: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: Any) -> dict[str, Any]:
+    """Restore everything saved by :func:`save_checkpoint`; returns the trainer state."""
+    state = torch.load(resolve_checkpoint(path) / STATE_NAME, map_location="cpu",
+                       weights_only=False)
+    module.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    return state["trainer"]

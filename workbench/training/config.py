@@ -1,0 +1,163 @@
+"""TrainConfig: the seed cards' hyperparameters, one default each, validated up front.
+
+Names follow Hugging Face ``TrainingArguments`` as the seed cards list them; defaults are the
+Hugging Face defaults, so ``to_card_dict()["non_default"]`` matches the cards' "Non-Default
+Hyperparameters" section. Data- and model-dependent checks live in :func:`check_setup`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+EVAL_STRATEGIES = ("no", "steps", "epoch")
+PRECISIONS = ("fp32", "bf16", "fp16")
+SCHEDULERS = ("linear",)
+BATCH_SAMPLERS = ("batch_sampler", "no_duplicates")
+LABEL_COLUMNS = ("label", "score", "labels", "scores")
+
+
+class ConfigError(ValueError):
+    """A training configuration that cannot work, reported before the first step."""
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of one training run (names as in the seed cards)."""
+
+    output_dir: str | None = None
+    num_train_epochs: float = 3.0
+    max_steps: int = -1
+    per_device_train_batch_size: int = 8
+    per_device_eval_batch_size: int = 8
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    max_grad_norm: float = 1.0
+    lr_scheduler_type: str = "linear"
+    warmup_ratio: float = 0.0
+    seed: int = 42
+    eval_strategy: str = "no"
+    eval_steps: int | None = None
+    logging_steps: int = 500
+    save_steps: int = 500
+    save_total_limit: int | None = 2
+    batch_sampler: str = "batch_sampler"
+    max_seq_length: int | None = None
+    precision: str = "fp32"
+    gradient_accumulation_steps: int = 1
+    dataloader_drop_last: bool = False
+    disable_tqdm: bool = False
+    track_emissions: bool = True
+    # health checks (workbench additions)
+    collapse_patience: int = 3
+    stop_on_degenerate: bool = True
+    flat_loss_rtol: float = 1e-3
+    collapse_cosine: float = 0.99
+    collapse_std: float = 1e-4
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for settings that are wrong whatever the data."""
+        _choice("eval_strategy", self.eval_strategy, EVAL_STRATEGIES)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("lr_scheduler_type", self.lr_scheduler_type, SCHEDULERS)
+        _choice("batch_sampler", self.batch_sampler, _sampler_names())
+        if not 0.0 <= self.warmup_ratio <= 1.0:
+            raise ConfigError(f"warmup_ratio must lie in [0, 1], got {self.warmup_ratio}")
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size",
+                     "gradient_accumulation_steps", "logging_steps", "save_steps",
+                     "collapse_patience"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise ConfigError("set num_train_epochs > 0 or max_steps > 0")
+        if self.eval_strategy == "steps" and self.eval_steps is None:
+            self.eval_steps = self.logging_steps
+        if self.learning_rate < 0:
+            raise ConfigError(f"learning_rate must be >= 0, got {self.learning_rate}")
+
+    def to_card_dict(self) -> dict[str, dict[str, Any]]:
+        """``{"all": {...}, "non_default": {...}}`` in the cards' naming (fp16/bf16 flags)."""
+        values = _card_values(self)
+        defaults = _card_values(TrainConfig())
+        changed = {k: v for k, v in values.items() if defaults.get(k) != v and k != "output_dir"}
+        return {"all": values, "non_default": changed}
+
+
+def _card_values(config: TrainConfig) -> dict[str, Any]:
+    values = dataclasses.asdict(config)
+    precision = values.pop("precision")
+    values["bf16"] = precision == "bf16"
+    values["fp16"] = precision == "fp16"
+    return values
+
+
+def _choice(name: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"unknown {name} '{value}'; choose one of {', '.join(allowed)}")
+
+
+def _sampler_names() -> tuple[str, ...]:
+    try:
+        from workbench.samplers import SAMPLERS
+    except ImportError:
+        return BATCH_SAMPLERS
+    return tuple(SAMPLERS)
+
+
+def split_columns(column_names: Sequence[str]) -> tuple[list[str], str | None]:
+    """Text columns (in order) and the label column (``label``/``score``), if any."""
+    labels = [c for c in column_names if c in LABEL_COLUMNS]
+    texts = [c for c in column_names if c not in LABEL_COLUMNS]
+    return texts, (labels[0] if labels else None)
+
+
+def check_setup(config: TrainConfig, model: Any, loss: Any, dataset: Any, world_size: int = 1) -> None:
+    """Raise :class:`ConfigError` for a run that cannot work with this model, loss and data."""
+    rows = len(dataset)
+    if rows == 0:
+        raise ConfigError("the training dataset is empty")
+    batch = config.per_device_train_batch_size * world_size
+    if batch > rows:
+        raise ConfigError(f"batch size {batch} is larger than the training data ({rows} rows); "
+                          f"lower per_device_train_batch_size")
+    texts, label = split_columns(dataset.column_names)
+    _check_columns(loss, texts, label)
+    _check_cells(model, getattr(loss, "config", {}) or {})
+
+
+def _check_columns(loss: Any, texts: list[str], label: str | None) -> None:
+    name = type(loss).__name__
+    if not texts:
+        raise ConfigError(f"the data has no text column (columns: label '{label}' only)")
+    cols = getattr(loss, "columns", None)
+    if cols is not None:
+        low, high = (cols, cols) if isinstance(cols, int) else (cols[0], cols[-1])
+        if not low <= len(texts) <= (high if high is not None else 10**9):
+            raise ConfigError(f"{name} needs {low}..{high} text columns but the data has "
+                              f"{len(texts)}: {texts}")
+    needs_label = getattr(loss, "label_range", None) is not None
+    if needs_label and label is None:
+        raise ConfigError(f"{name} needs a label or score column; the data has only {texts}")
+
+
+def _check_cells(model: Any, loss_config: dict[str, Any]) -> None:
+    check = getattr(model, "check_cell", None)
+    if check is None:
+        return
+    try:
+        for dim in loss_config.get("matryoshka_dims", None) or ():
+            check(dim=int(dim))
+        for layer in loss_config.get("layers", None) or ():
+            check(layer=int(layer))
+        for layer, dim in loss_config.get("layer_dims", None) or ():
+            check(layer=int(layer) or None, dim=int(dim))  # layer 0: the embedding layer
+    except ValueError as err:
+        raise ConfigError(f"the loss asks for a cell the model lacks: {err}") from err

@@ -1,0 +1,60 @@
+"""One optimizer step: accumulate gradients over a chunk of batches, check, clip, step."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+
+from workbench.losses.base import LossError
+from workbench.training.batches import collate
+from workbench.training.health import check_finite_loss, loss_parts
+
+
+def _forward(run: Any, features: list[dict[str, torch.Tensor]],
+             labels: torch.Tensor | None) -> torch.Tensor:
+    """The loss under autocast; a loss refusing NaN embeddings becomes a NaN value."""
+    try:
+        with run.accelerator.autocast():
+            return run.module(features, labels)
+    except LossError as err:
+        if "NaN" not in str(err):
+            raise
+        return torch.tensor(float("nan"))
+
+
+def _check(run: Any, value: float, idx: list[int], features: list[dict[str, torch.Tensor]]) -> None:
+    import math
+
+    if math.isfinite(value):
+        return
+    loss = run.accelerator.unwrap_model(run.module)
+    check_finite_loss(value, run.state.step + 1, run.data.rows(idx), loss_parts(loss, features),
+                      run.config.output_dir)
+
+
+def train_step(run: Any, chunk: list[list[int]]) -> float:
+    """Forward/backward every batch of ``chunk`` (loss / n), then clip, AdamW, schedule.
+
+    Returns the mean loss of the chunk. Raises ``NonFiniteLossError`` before any weight changes.
+    """
+    acc, module, n = run.accelerator, run.module, len(chunk)
+    module.train()
+    total = 0.0
+    for i, idx in enumerate(chunk):
+        features, labels = collate(run.model, run.data, idx)
+        last = i == n - 1
+        sync = contextlib.nullcontext() if last or acc.num_processes == 1 else acc.no_sync(module)
+        with sync:
+            value = _forward(run, features, labels)
+            scalar = float(value.detach().float())
+            _check(run, scalar, idx, features)
+            acc.backward(value / n)
+        total += scalar / n
+    if run.config.max_grad_norm and run.config.max_grad_norm > 0:
+        acc.clip_grad_norm_(module.parameters(), run.config.max_grad_norm)
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return total
