@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PRESET ?= cpu
+export WORKBENCH_DATA ?= $(abspath ../shared/data)
 
 .PHONY: setup setup-test run test lint clean
 

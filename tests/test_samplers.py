@@ -61,7 +61,10 @@ def test_resume_skips_the_batches_already_seen():
     assert state == {"seed": 4, "epoch": 2, "position": 3}
     resumed = NoDuplicatesBatchSampler(ROWS, batch_size=5)
     resumed.load_state_dict(state)
+    resumed.set_epoch(2)  # a trainer re-announcing the restored epoch keeps the position
     assert seen + list(resumed) == everything
+    sampler.set_epoch(2)  # without a restore, set_epoch starts the epoch over
+    assert list(sampler) == everything
     assert list(resumed) == everything  # a finished epoch starts over
 
 
@@ -79,8 +82,8 @@ def test_group_by_length_makes_batches_of_similar_length():
     rows = [("x" * (1 + (i * 37) % 97),) for i in range(400)]
     spread = {}
     for grouped in (False, True):
-        sampler = ShuffledBatchSampler(rows, batch_size=10, seed=0, group_by_length=True
-                                       if grouped else False, mega_batch_mult=20)
+        sampler = ShuffledBatchSampler(rows, batch_size=10, seed=0, group_by_length=grouped,
+                                       mega_batch_mult=20)
         batches = list(sampler)
         assert sorted(i for b in batches for i in b) == list(range(400))
         lengths = [[len(rows[i][0]) for i in b] for b in batches]

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_EXPORTS = {"BiEncoder": "workbench.encoders", "CrossEncoder": "workbench.cross_encoder",
+            "load_dataset": "workbench.data"}
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    """Lazy re-exports, so ``import workbench`` (and its settings) stays free of torch."""
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'workbench' has no attribute '{name}'")

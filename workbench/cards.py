@@ -88,9 +88,17 @@ def degenerate_diagnosis(run: RunView) -> str | None:
     return "; ".join(reasons) or None
 
 
+def base_model(run: RunView) -> str | None:
+    """The base model's Hub id (the offline ``minilm-l6`` alias names its Hub id)."""
+    from workbench.models import MINILM_ALIAS, MINILM_HUB_ID
+
+    base = (run.info.get("model") or {}).get("base_model")
+    return MINILM_HUB_ID if base == MINILM_ALIAS else base
+
+
 def model_name(run: RunView) -> str:
     prefix = "CrossEncoder" if run.kind == "cross" else "SentenceTransformer"
-    base = run.info.get("model", {}).get("base_model")
+    base = base_model(run)
     return f"{prefix} based on {base}" if base else prefix
 
 
@@ -179,8 +187,8 @@ def front_matter(run: RunView, evaluations: list[Evaluation], diagnosis: str | N
     tags += ["generated_from_trainer", f"dataset_size:{tables.dataset_size(train)}"]
     tags += [f"loss:{n}" for n in loss_names(run)] + (["degenerate-run"] if diagnosis else [])
     data = {"language": ["en"], "library_name": "sentence-transformers", "tags": tags}
-    if run.info.get("model", {}).get("base_model"):
-        data["base_model"] = run.info["model"]["base_model"]
+    if base_model(run):
+        data["base_model"] = base_model(run)
     names = [d.get("name") for d in run.info.get("datasets", {}).values() if d.get("name")]
     if names:
         data["datasets"] = list(dict.fromkeys(names))
@@ -211,7 +219,7 @@ def card_context(run: RunView, model_id: str | None = None) -> dict:
     return {
         "run": run, "info": run.info, "kind": run.kind, "diagnosis": diagnosis,
         "model": {"max_seq_length": tables.max_seq_length(run.model_dir),
-                  **run.info.get("model", {})},
+                  **run.info.get("model", {}), "base_model": base_model(run)},
         "train": datasets.get("train") or {}, "evalset": datasets.get("eval") or {},
         "training": run.info.get("training") or {}, "versions": run.info.get("versions") or {},
         "loss": run.info.get("loss") or {"name": "unknown"},

@@ -76,14 +76,15 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--batch-size", type=int, default=32, help="batch size of the timing encode")
     p.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
+    p.add_argument("--sample", type=int, default=256, help="STSB test sentences timed")
     p.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from workbench.export import export_cut
+    from workbench.export import export_cut, sample_texts
 
-    result = export_cut(args.model, args.layers, args.dim, args.out, batch_size=args.batch_size,
-                        repeats=args.repeats)
+    result = export_cut(args.model, args.layers, args.dim, args.out, texts=sample_texts(args.sample),
+                        batch_size=args.batch_size, repeats=args.repeats)
     print(result.summary())
     return 0
 

@@ -8,6 +8,7 @@ full layer x dimension grid costs a single encode pass.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -51,6 +52,32 @@ def precision_context(precision: str, device: torch.device | str = "cpu"):
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
+BF16_TOKENS_PER_TEXT = 32  # bf16 encode packs up to batch_size x 32 padded tokens per batch
+
+
+def _token_batches(lengths: Sequence[int], max_tokens: int) -> Iterator[list[int]]:
+    """Indices longest-first by token count, packed so texts x longest length <= ``max_tokens``."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    start = 0
+    while start < len(order):
+        size = max(1, max_tokens // max(1, lengths[order[start]]))
+        yield order[start:start + size]
+        start += size
+
+
+def _pad_batch(columns: dict[str, list[list[int]]], idx: Sequence[int], pad_id: int,
+               left: bool = False) -> dict[str, torch.Tensor]:
+    """Pad the pre-tokenised rows ``idx`` of every column to the batch's longest row."""
+    width = max(len(columns["input_ids"][i]) for i in idx)
+    out = {}
+    for key, rows in columns.items():
+        fill = [pad_id if key == "input_ids" else 0] * width
+        padded = [fill[:width - len(rows[i])] + rows[i] if left else
+                  rows[i] + fill[:width - len(rows[i])] for i in idx]
+        out[key] = torch.tensor(padded, dtype=torch.long)
+    return out
 
 
 class BiEncoder(nn.Module):
@@ -156,30 +183,85 @@ class BiEncoder(nn.Module):
         for start in range(0, len(order), batch_size):
             yield order[start:start + batch_size]
 
+    def _bf16_transformer(self) -> nn.Module:
+        """A bfloat16 copy of the transformer, cached until any weight changes (storage/version)."""
+        params = list(self.transformer.parameters())
+        key = tuple((p.data_ptr(), p._version) for p in params)
+        cached = self.__dict__.get("_bf16_cache")
+        if cached is None or cached[0] != key:
+            memo = {id(p): nn.Parameter(p.detach().to(torch.bfloat16), requires_grad=False)
+                    for p in params}  # deepcopy picks these up: no transient fp32 copy
+            model = copy.deepcopy(self.transformer, memo).to(torch.bfloat16).eval()
+            object.__setattr__(self, "_bf16_cache", cached := (key, model))
+        return cached[1]
+
+    def _pooled(self, transformer: nn.Module, features: dict[str, torch.Tensor],
+                layers: Sequence[int]) -> dict[int, torch.Tensor]:
+        """``forward`` over a given transformer copy; pools and normalises in fp32."""
+        features = {k: v.to(self.device) for k, v in features.items()}
+        only_last = list(layers) == [self.num_layers]
+        out = transformer(**features, output_hidden_states=not only_last, return_dict=True)
+        mask = features["attention_mask"]
+        result = {}
+        for k in layers:
+            hidden = (out.last_hidden_state if only_last else out.hidden_states[k]).float()
+            emb = pool(hidden, mask, self.pooling_mode)
+            result[k] = F.normalize(emb, p=2, dim=-1) if self.normalize else emb
+        return result
+
+    def _batches_fp32(self, texts: list[str], layers: list[int], batch_size: int,
+                      show: bool) -> Iterator[tuple[list[int], dict[int, torch.Tensor]]]:
+        """The reference path: char-length-sorted batches of ``batch_size``, fp32 weights."""
+        for idx in tqdm(list(self._length_sorted(texts, batch_size)), desc="encode",
+                        disable=not show, leave=False):
+            yield idx, self(self.tokenize([texts[i] for i in idx]), layers=layers)
+
+    def _batches_bf16(self, texts: list[str], layers: list[int], batch_size: int,
+                      show: bool) -> Iterator[tuple[list[int], dict[int, torch.Tensor]]]:
+        """bf16 weights (no autocast casts), one tokenizer call, token-budget batches."""
+        model = self._bf16_transformer()
+        columns = {k: list(v) for k, v in self.tokenizer(
+            texts, truncation=True, max_length=self.max_seq_length).items()}
+        lengths = [len(ids) for ids in columns["input_ids"]]
+        batches = list(_token_batches(lengths, batch_size * BF16_TOKENS_PER_TEXT))
+        pad_id = self.tokenizer.pad_token_id or 0
+        left = getattr(self.tokenizer, "padding_side", "right") == "left"
+        for idx in tqdm(batches, desc="encode", disable=not show, leave=False):
+            yield idx, self._pooled(model, _pad_batch(columns, idx, pad_id, left), layers)
+
     @torch.inference_mode()
     def encode_layers(self, texts: Sequence[str], layers: Sequence[int] | None = None,
                       batch_size: int = 64, precision: str = "fp32",
                       show_progress: bool | None = None) -> dict[int, torch.Tensor]:
-        """Embeddings of every requested layer (default: all) in one pass, fp32 on CPU."""
+        """Embeddings of every requested layer (default: all) in one pass, fp32 on CPU.
+
+        ``precision="bf16"`` runs a cached bfloat16 copy of the weights over batches packed to
+        about ``batch_size`` x 32 tokens; "fp32" keeps the reference batching bit for bit.
+        """
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision '{precision}'; choose one of {PRECISIONS}")
         layers = list(range(1, self.num_layers + 1)) if layers is None else list(layers)
+        for k in layers:
+            self.check_cell(layer=k)
         texts = list(texts)
+        if not texts:
+            return {k: torch.empty(0, self.hidden_size) for k in layers}
         chunks: dict[int, list[torch.Tensor]] = {k: [] for k in layers}
         order: list[int] = []
         was_training = self.training
         self.eval()
         show = len(texts) > 10 * batch_size if show_progress is None else show_progress
-        batches = list(self._length_sorted(texts, batch_size))
-        with precision_context(precision, self.device):
-            for idx in tqdm(batches, desc="encode", disable=not show, leave=False):
-                out = self(self.tokenize([texts[i] for i in idx]), layers=layers)
+        run = self._batches_bf16 if precision == "bf16" else self._batches_fp32
+        try:
+            for idx, out in run(texts, layers, batch_size, show):
                 for k in layers:
                     chunks[k].append(out[k].float().cpu())
                 order.extend(idx)
-        self.train(was_training)
+        finally:
+            self.train(was_training)
         inverse = torch.empty(len(order), dtype=torch.long)
         inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
-        return {k: torch.cat(chunks[k])[inverse] if order else torch.empty(0, self.hidden_size)
-                for k in layers}
+        return {k: torch.cat(chunks[k])[inverse] for k in layers}
 
     def encode(self, texts: Sequence[str], layer: int | None = None, dim: int | None = None,
                batch_size: int = 64, precision: str = "fp32",

@@ -96,7 +96,8 @@ def sample_texts(n: int = 256) -> list[str]:
     try:
         return list(load_dataset("stsb", "test", max_samples=n)["sentence1"])
     except DataNotFoundError:
-        words = "a man woman child is playing riding eating a guitar horse ball in the park".split()
+        words = ["a", "man", "woman", "child", "is", "playing", "riding", "a", "horse", "in",
+                 "the", "park", "with", "guitar", "and", "ball"]
         return [" ".join(words[(i + j) % len(words)] for j in range(8 + i % 12)) for i in range(n)]
 
 

@@ -114,9 +114,10 @@ def tiny_cross_encoder(folder: str | Path, seed: int = 0, **kwargs) -> Path:
     return folder
 
 
-_DEFAULT_WORDS = (
+_WORDS_TEXT = (
     "a the an is are was man woman child dog cat person people playing sitting running "
     "walking eating on in at with of and to outside inside park street table food ball "
     "guitar plane taking off air car red blue green two three young old girl boy her his "
     "hair riding horse water beach music dancing reading book"
-).split()
+)
+_DEFAULT_WORDS = _WORDS_TEXT.split()

@@ -20,6 +20,8 @@ import pandas as pd
 
 from workbench.compare import RunView, load_run, quality_column
 
+_NOT_METRICS = ("layer", "dim", "status", "diagnosis", "quality_retained")
+"""Grid columns that are not per-cell measurements (retained is recomputed here)."""
 DEFAULT_PAIRS = [
     ("A man is playing a guitar.", "A man plays the guitar.", 1.0),
     ("A plane is taking off.", "An air plane is taking off.", 1.0),
@@ -109,7 +111,7 @@ class TradeoffExplorer:
                 "latency_ms_per_1k": float(row.get("latency_ms_per_1k", math.nan)),
                 "bytes_per_vector": float(row.get("bytes_per_vector", math.nan)),
                 **{c: float(row[c]) for c in run.grid.columns
-                   if c not in ("layer", "dim", "status", self.metric)
+                   if c not in (*_NOT_METRICS, self.metric)
                    and pd.api.types.is_number(row[c])}}
 
     def pair_scores(self, layer: int, dim: int) -> list[tuple[str, str, float | None, float]]:
@@ -200,10 +202,12 @@ class TradeoffExplorer:
             [W.HTML("<b>layer \\ dim</b>"), *(W.HTML(f"<b>{d}</b>") for d in self.dims)]
             + [w for layer in reversed(self.layers)
                for w in (W.HTML(f"<b>{layer}</b>"), *(self.cells[(layer, d)] for d in self.dims))],
-            layout=W.Layout(grid_template_columns=f"80px repeat({len(self.dims)}, 76px)"))
+            layout=W.Layout(grid_template_columns=f"96px repeat({len(self.dims)}, 76px)",
+                            flex="0 0 auto"))
         title = W.HTML(f"<h3>{html.escape(self.run.name)}: {self.metric} per layer × dim</h3>")
-        controls = W.VBox([self.layer, self.dim, self.export_button, self.status])
-        return W.VBox([title, W.HBox([grid, controls]), self.metrics_html, self.pairs_html])
+        controls = W.VBox([self.layer, self.dim, self.export_button])
+        return W.VBox([title, W.HBox([grid, controls]), self.status, self.metrics_html,
+                       self.pairs_html])
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from eval_helpers import make_pairs
 
 
-@pytest.fixture(params=[False, True], ids=["smooth", "coarse"])
+@pytest.fixture(params=[(False, np.float32), (True, np.float32), (False, np.float64)],
+                ids=["smooth", "coarse", "fp64"])
 def pairs(request) -> SimpleNamespace:
-    return make_pairs(coarse=request.param)
+    """300 hand-made pairs: smooth fp32, coarse fp32 (many score ties) or smooth fp64."""
+    coarse, dtype = request.param
+    return make_pairs(coarse=coarse, dtype=dtype)
 
 
 @pytest.fixture()

@@ -36,15 +36,17 @@ class FixedCE:
         return np.array([self.table[tuple(p)] for p in pairs], dtype=np.float32)
 
 
-def make_pairs(n: int = 300, dim: int = 16, seed: int = 0, coarse: bool = False) -> SimpleNamespace:
+def make_pairs(n: int = 300, dim: int = 16, seed: int = 0, coarse: bool = False,
+               dtype: type = np.float32) -> SimpleNamespace:
     """Random pairs whose gold score and 0/1 label follow their cosine (plus noise).
 
     ``coarse`` rounds vectors to halves so dot/manhattan scores tie often (threshold edge cases).
     Every 10th pair is the same text twice (cosine exactly 1: another tie group).
+    ``dtype`` float64 checks that fp64 vectors are scored in fp64, as the reference does.
     """
     rng = np.random.default_rng(seed)
-    e1 = rng.normal(size=(n, dim)).astype(np.float32)
-    e2 = (e1 * 0.6 + rng.normal(size=(n, dim)) * 0.8).astype(np.float32)
+    e1 = rng.normal(size=(n, dim)).astype(dtype)
+    e2 = (e1 * 0.6 + rng.normal(size=(n, dim)) * 0.8).astype(dtype)
     if coarse:
         e1, e2 = np.round(e1 * 2) / 2, np.round(e2 * 2) / 2
     s1 = [f"left {i}" for i in range(n)]

@@ -83,6 +83,8 @@ def test_nan_or_inf_labels_are_refused(tiny_encoder, labels):
         wb.CoSENTLoss(tiny_encoder).compute_loss_from_embeddings([a, b], labels)
     with pytest.raises(LossError, match="labels contain"):
         wb.BinaryCrossEntropyLoss(None).compute_loss_from_logits(torch.zeros(4), labels)
+    with pytest.raises(LossError, match="logits contain"):
+        wb.BinaryCrossEntropyLoss(None).compute_loss_from_logits(labels, torch.zeros(4))
 
 
 def test_labels_out_of_range_or_missing_are_refused(tiny_encoder):

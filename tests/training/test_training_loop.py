@@ -47,19 +47,21 @@ class _StopAt:
 
 def test_resume_matches_uninterrupted_run(tiny_bert_dir, stsb_small, tmp_path):
     enc = BiEncoder.from_pretrained(tiny_bert_dir)
-    full = train(enc, _m2d(enc), stsb_small, _config(tmp_path / "full"),
+    cfg = dict(num_train_epochs=1, save_steps=2, gradient_accumulation_steps=2,
+               per_device_train_batch_size=4)
+    full = train(enc, _m2d(enc), stsb_small, _config(tmp_path / "full", **cfg),
                  evaluators=[_sts_eval(stsb_small)])
     enc2 = BiEncoder.from_pretrained(tiny_bert_dir)
     with pytest.raises(KeyboardInterrupt):
-        train(enc2, _m2d(enc2), stsb_small, _config(tmp_path / "cut"),
-              evaluators=[_sts_eval(stsb_small)], callbacks=[_StopAt(3)])
-    assert [p.name for p in list_checkpoints(tmp_path / "cut")] == ["checkpoint-3"]
+        train(enc2, _m2d(enc2), stsb_small, _config(tmp_path / "cut", **cfg),
+              evaluators=[_sts_eval(stsb_small)], callbacks=[_StopAt(2)])
+    assert [p.name for p in list_checkpoints(tmp_path / "cut")] == ["checkpoint-2"]
     kept = read_log(tmp_path / "cut")
-    assert kept["Step"].max() == 3 and kept["Training Loss"].notna().all()
+    assert kept["Step"].max() == 2 and kept["Training Loss"].notna().all()
     enc3 = BiEncoder.from_pretrained(tiny_bert_dir)
-    resumed = train(enc3, _m2d(enc3), stsb_small, _config(tmp_path / "cut"),
+    resumed = train(enc3, _m2d(enc3), stsb_small, _config(tmp_path / "cut", **cfg),
                     evaluators=[_sts_eval(stsb_small)], resume_from=tmp_path / "cut")
-    assert resumed.global_step == full.global_step == 8
+    assert resumed.global_step == full.global_step == 4
     for name, value in _weights(enc).items():
         torch.testing.assert_close(_weights(enc3)[name], value, atol=1e-6, rtol=0)
     assert resumed.metrics.keys() == full.metrics.keys() and full.metrics
@@ -109,10 +111,13 @@ def test_seed_card_004_collapse_is_caught(tiny_encoder, nli_small, tmp_path):
                    _config(tmp_path, num_train_epochs=4, eval_steps=1, collapse_patience=3),
                    evaluators=[evaluator])
     assert result.status == "degenerate"
-    assert result.global_step == 3, "the run must stop at the third flat, collapsed evaluation"
+    # evaluation 1 has one loss (flatness unknown); evaluations 2, 3, 4 are strikes 1, 2, 3
+    assert result.global_step == 4, "the run must stop at the third flat, collapsed evaluation"
     assert "flat at 2.7726" in result.diagnosis and "identical" in result.diagnosis
     events = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
     assert events[-1]["status"] == "degenerate"
+    evals = [e for e in events if e["type"] == "eval"]
+    assert evals[-1]["statuses"] == ["degenerate"] and evals[-1]["metrics"] == {}
 
 
 def test_healthy_run_is_not_flagged_and_emissions_failure_is_tolerated(

@@ -92,9 +92,12 @@ def pair_columns(data: Any, label_column: str | None = None
     texts are the first two string columns; labels come from ``label_column`` or the first of
     ``score``/``label``/``labels``/``scores`` present.
     """
-    if isinstance(data, tuple | list) and len(data) == 3:
+    if isinstance(data, tuple) and len(data) == 3:
         s1, s2, labels = data
         return _checked(list(s1), list(s2), np.asarray(labels))
+    if not hasattr(data, "column_names") and not hasattr(data, "columns"):
+        raise TypeError(f"expected a Dataset, a DataFrame or a (sentences1, sentences2, labels) "
+                        f"tuple; got {type(data).__name__}")
     names = list(data.column_names if hasattr(data, "column_names") else data.columns)
     first_rows = {c: data[c][:1] if hasattr(data, "column_names") else list(data[c][:1]) for c in names}
     texts = [c for c in names if first_rows[c] and isinstance(first_rows[c][0], str)]

@@ -4,7 +4,8 @@ Layer k pools ``hidden_states[k]`` and dim d keeps the first d dims, re-normalis
 Kusupati et al. 2022; 2D Matryoshka, Li et al. 2024), so every (k, d) cell comes from a single
 forward over the distinct texts. Cost columns: ``latency_ms_per_1k`` is *measured* by encoding a
 sample with the model physically cut to k layers (once per depth); ``bytes_per_vector`` = 4 d
-(the fp32 vectors returned). ``quality_retained`` = spearman_cosine / that of the full cell.
+(the fp32 vectors returned). ``quality_retained`` = spearman_cosine / that of the grid's
+deepest, widest cell (the full model with default layers and dims).
 """
 
 from __future__ import annotations
@@ -140,12 +141,7 @@ def grid(model: Any, dataset_or_pairs: Any, dims: Sequence[int] | None = None,
 
         model = BiEncoder.from_pretrained(model)
     s1, s2, scores = pair_columns(dataset_or_pairs)
-    layers = sorted(set(layers or range(1, model.num_layers + 1)))
-    dims = sorted(set(dims or default_dims(model.hidden_size, matryoshka_dims)), reverse=True)
-    for k in layers:
-        model.check_cell(layer=k)
-    for d in dims:
-        model.check_cell(dim=d)
+    layers, dims = _cells(model, layers, dims, matryoshka_dims)
     start = time.perf_counter()
     embs = encode_pairs(model, s1, s2, layers, batch_size, precision)
     rows = _cell_rows(embs, scores, dims, model.normalize, similarity_fns)
@@ -158,6 +154,17 @@ def grid(model: Any, dataset_or_pairs: Any, dims: Sequence[int] | None = None,
                         "precision": precision, "pairs": len(s1), "latency_sample": latency_sample})
     return frame
 
+
+def _cells(model: Any, layers: Sequence[int] | None, dims: Sequence[int] | None,
+           matryoshka_dims: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Layers ascending and dims descending, each checked against the model."""
+    layers = sorted(set(layers or range(1, model.num_layers + 1)))
+    dims = sorted(set(dims or default_dims(model.hidden_size, matryoshka_dims)), reverse=True)
+    for k in layers:
+        model.check_cell(layer=k)
+    for d in dims:
+        model.check_cell(dim=d)
+    return layers, dims
 
 
 def _frame(rows: list[dict[str, Any]], latency: dict[int, float]) -> pd.DataFrame:

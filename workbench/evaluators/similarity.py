@@ -26,13 +26,15 @@ SIMILARITY_FNS = ("cosine", "manhattan", "euclidean", "dot")
 
 
 def _tensor(x: Any) -> torch.Tensor:
+    """CPU tensor; fp32 unless already fp32/fp64 (as sentence-transformers' float conversion)."""
     t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    return t.detach().cpu().float()
+    t = t.detach().cpu()
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
 def pairwise_scores(emb1: Any, emb2: Any, fns: Sequence[str] = SIMILARITY_FNS
                     ) -> dict[str, np.ndarray]:
-    """Row-wise similarities, float32, computed with the same torch ops as sentence-transformers.
+    """Row-wise similarities (fp32, or fp64 for fp64 input) with sentence-transformers' torch ops.
 
     cosine = <u/|u|, v/|v|>; dot = <u, v>; manhattan = -sum|u - v|; euclidean = -||u - v||_2.
     """
@@ -107,7 +109,8 @@ class EmbeddingSimilarityEvaluator:
         self.similarity_fns = tuple(similarity_fns)
         self.batch_size = batch_size
         self.precision = precision
-        self.primary_metric = f"{name}_spearman_cosine" if name else "spearman_cosine"
+        primary = "spearman_cosine" if "cosine" in self.similarity_fns else f"spearman_{self.similarity_fns[0]}"
+        self.primary_metric = f"{name}_{primary}" if name else primary
 
     @classmethod
     def from_dataset(cls, data: Any, name: str = "", label_column: str | None = None,

@@ -41,14 +41,18 @@ def make_sampler(dataset: Any, config: TrainConfig, batch_size: int | None = Non
 
     cls = SAMPLERS[config.batch_sampler]
     return cls(dataset, batch_size=batch_size or config.per_device_train_batch_size,
-               drop_last=config.dataloader_drop_last, seed=config.seed)
+               drop_last=config.dataloader_drop_last, seed=config.seed,
+               group_by_length=config.group_by_length)
 
 
 def epoch_batches(sampler: Any, epoch: int, rank: int = 0, world: int = 1) -> list[list[int]]:
     """This process's batches of ``epoch``: every ``world``-th batch, the same count on each rank."""
-    if hasattr(sampler, "set_epoch"):
-        sampler.set_epoch(epoch)
-    batches = [list(b) for b in sampler]
+    if hasattr(sampler, "plan"):  # workbench.samplers: the epoch's batches without moving position
+        batches = [list(b) for b in sampler.plan(epoch)]
+    else:
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        batches = [list(b) for b in sampler]
     per_rank = len(batches) // world if world > 1 else len(batches)
     return batches[rank::world][:per_rank]
 

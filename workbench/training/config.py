@@ -51,6 +51,7 @@ class TrainConfig:
     precision: str = "fp32"
     gradient_accumulation_steps: int = 1
     dataloader_drop_last: bool = False
+    group_by_length: bool = False
     disable_tqdm: bool = False
     track_emissions: bool = True
     # health checks (workbench additions)
@@ -153,11 +154,11 @@ def _check_cells(model: Any, loss_config: dict[str, Any]) -> None:
     if check is None:
         return
     try:
-        for dim in loss_config.get("matryoshka_dims", None) or ():
+        for dim in loss_config.get("matryoshka_dims") or ():
             check(dim=int(dim))
-        for layer in loss_config.get("layers", None) or ():
+        for layer in loss_config.get("layers") or ():
             check(layer=int(layer))
-        for layer, dim in loss_config.get("layer_dims", None) or ():
+        for layer, dim in loss_config.get("layer_dims") or ():
             check(layer=int(layer) or None, dim=int(dim))  # layer 0: the embedding layer
     except ValueError as err:
         raise ConfigError(f"the loss asks for a cell the model lacks: {err}") from err

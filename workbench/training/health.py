@@ -82,9 +82,10 @@ class CollapseMonitor:
         self.collapse_std = collapse_std
         self.strikes = 0
         self.diagnosis: str | None = None
+        self.previous_loss: float | None = None
 
     def loss_is_flat(self, losses: Sequence[float]) -> bool:
-        """All losses since the last check equal within ``flat_loss_rtol`` (relative)."""
+        """All given losses equal within ``flat_loss_rtol`` (relative); needs two or more."""
         vals = np.asarray([v for v in losses if v is not None], dtype=np.float64)
         if len(vals) < 2:
             return False
@@ -107,7 +108,10 @@ class CollapseMonitor:
     def update(self, losses: Sequence[float], emb: np.ndarray,
                eval_statuses: Sequence[str] = ()) -> dict[str, Any]:
         """Record one evaluation; returns the health event (``degenerate`` when patience ran out)."""
-        flat = self.loss_is_flat(losses)
+        losses = [v for v in losses if v is not None]
+        flat = self.loss_is_flat(([self.previous_loss] if self.previous_loss is not None else [])
+                                 + losses)
+        self.previous_loss = losses[-1] if losses else self.previous_loss
         reason = self.embeddings_collapsed(emb)
         if reason is None and "degenerate" in eval_statuses:
             reason = "an evaluator reported degenerate outputs (e.g. NaN correlations)"
@@ -117,14 +121,15 @@ class CollapseMonitor:
                  "probe_std_max": h["std_max"], "probe_mean_cosine": h["mean_pairwise_cosine"],
                  "status": "ok"}
         if self.strikes >= self.patience:
-            last = [v for v in losses if v is not None]
-            self.diagnosis = (f"degenerate run: training loss flat at {last[-1]:.4f} and {reason} "
+            self.diagnosis = (f"degenerate run: training loss flat at {losses[-1]:.4f} and {reason} "
                               f"for {self.strikes} evaluations in a row (seed card 004's failure)")
             event.update(status="degenerate", diagnosis=self.diagnosis)
         return event
 
     def state_dict(self) -> dict[str, Any]:
-        return {"strikes": self.strikes, "diagnosis": self.diagnosis}
+        return {"strikes": self.strikes, "diagnosis": self.diagnosis,
+                "previous_loss": self.previous_loss}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.strikes, self.diagnosis = state["strikes"], state["diagnosis"]
+        self.previous_loss = state.get("previous_loss")

@@ -20,7 +20,7 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
 from workbench.training import checkpoint as ckpt
-from workbench.training.batches import Columns, collate, epoch_batches, make_sampler, set_max_length
+from workbench.training.batches import Columns, epoch_batches, make_sampler, set_max_length
 from workbench.training.config import ConfigError, TrainConfig, check_setup
 from workbench.training.emissions import EmissionsMeter
 from workbench.training.evaluation import evaluate
@@ -141,7 +141,7 @@ def _setup(model: Any, loss: torch.nn.Module, dataset: Any, config: TrainConfig,
         raise ConfigError("precision fp16 needs a CUDA GPU; on CPU use bf16 (AMX) or fp32")
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
     acc = Accelerator(mixed_precision={"fp32": "no"}.get(config.precision, config.precision),
-                      kwargs_handlers=[ddp])
+                      cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
     set_max_length(model, config.max_seq_length)
     check_setup(config, model, loss, dataset, acc.num_processes)
     set_seed(config.seed)

@@ -1,0 +1,174 @@
+"""Encode throughput on STS-B test: the workbench against sentence-transformers 6.2, and the roofline.
+
+Contenders, all on the 2,758 STS-B test sentences (sentence1 + sentence2), same batch size:
+workbench fp32 and bf16 (``BiEncoder.encode(precision=...)``), sentence-transformers fp32, and
+sentence-transformers bf16 both ways (weights cast with ``model.to(torch.bfloat16)``, and CPU
+autocast); the workbench's bf16 is compared with the faster of the two. Rounds are interleaved
+(the starting contender rotates) and the table shows medians, so a noisy neighbour hits all alike.
+
+The roofline: large square ``torch.matmul`` in bf16 and fp32, timed inside the same rounds. Model
+FLOPs count the useful work from actual token counts (no padding): per text of L tokens and per
+layer, 2 x (matmul parameters) x L + 4 x L^2 x H for attention scores and the weighted sum.
+
+    python bench/encode_vs_st.py [--threads 2] [--batch-size 64] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DATA = Path(os.environ.get("WORKBENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+MATMUL_N = 2048
+MATMUL_CALLS = 4
+
+
+def load_stsb() -> tuple[list[str], list[float]]:
+    """The STS-B test texts (sentence1 then sentence2) and the gold scores."""
+    import pandas as pd
+
+    test = pd.read_parquet(DATA / "stsb" / "test.parquet")
+    return list(test.sentence1) + list(test.sentence2), [float(s) for s in test.score]
+
+
+def contenders(model_dir: str, texts: list[str], batch_size: int) -> dict[str, Callable[[], torch.Tensor]]:
+    """name -> zero-argument encode call returning (N, H) fp32 embeddings."""
+    from sentence_transformers import SentenceTransformer
+
+    from workbench.encoders import BiEncoder
+
+    wb = BiEncoder.from_pretrained(model_dir)
+    st = SentenceTransformer(model_dir, device="cpu")
+    st_bf16 = SentenceTransformer(model_dir, device="cpu").to(torch.bfloat16)
+
+    def st_encode(model: SentenceTransformer, autocast: bool = False) -> torch.Tensor:
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+        with ctx:
+            return model.encode(texts, batch_size=batch_size, convert_to_tensor=True).float()
+
+    return {
+        "workbench fp32": lambda: wb.encode(texts, batch_size=batch_size, show_progress=False),
+        "workbench bf16": lambda: wb.encode(texts, batch_size=batch_size, precision="bf16",
+                                            show_progress=False),
+        "ST fp32": lambda: st_encode(st),
+        "ST bf16 weights": lambda: st_encode(st_bf16),
+        "ST bf16 autocast": lambda: st_encode(st, autocast=True),
+    }
+
+
+def matmul_call(dtype: torch.dtype) -> Callable[[], None]:
+    """MATMUL_CALLS square matmuls of size MATMUL_N (2 N^3 FLOPs each)."""
+    a, b = torch.randn(MATMUL_N, MATMUL_N, dtype=dtype), torch.randn(MATMUL_N, MATMUL_N, dtype=dtype)
+
+    def run() -> None:
+        for _ in range(MATMUL_CALLS):
+            torch.matmul(a, b)
+
+    return run
+
+
+def model_flops(lengths: Sequence[int], config) -> float:
+    """Useful FLOPs of one encoder pass over texts of these token lengths (no padding)."""
+    h, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    matmul_params = 4 * h * h + 2 * h * inter  # Q, K, V, attention output; FFN up and down
+    return float(layers * sum(2 * matmul_params * n + 4 * n * n * h for n in lengths))
+
+
+def padding_efficiency(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> float:
+    """Real tokens / padded tokens over these batches (index lists into ``lengths``)."""
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    return sum(lengths) / padded
+
+
+def timed_rounds(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Interleaved rounds, the starting call rotating each round; seconds per call."""
+    names = list(calls)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            start = time.perf_counter()
+            calls[name]()
+            times[name].append(time.perf_counter() - start)
+        print(f"round {r + 1}/{repeats}: " + ", ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items()),
+              flush=True)
+    return times
+
+
+def spearman(emb: torch.Tensor, scores: list[float]) -> float:
+    from scipy.stats import spearmanr
+
+    n = len(scores)
+    cos = torch.nn.functional.cosine_similarity(emb[:n], emb[n:]).numpy()
+    return float(spearmanr(cos, scores).statistic)
+
+
+def quality(outputs: dict[str, torch.Tensor], scores: list[float]) -> dict[str, float]:
+    """Spearman of each contender, plus the bf16-vs-fp32 and workbench-vs-ST agreement."""
+    cos = torch.nn.functional.cosine_similarity(outputs["workbench bf16"], outputs["workbench fp32"])
+    result = {f"spearman {n}": spearman(e, scores) for n, e in outputs.items()}
+    result["min cosine workbench bf16 vs fp32"] = float(cos.min())
+    result["max |workbench fp32 - ST fp32|"] = float(
+        (outputs["workbench fp32"] - outputs["ST fp32"]).abs().max())
+    return result
+
+
+def print_table(times: dict[str, list[float]], n_texts: int, flops: float, scores: dict[str, float]) -> None:
+    med = {n: statistics.median(t) for n, t in times.items()}
+    tflops = {dt: 2 * MATMUL_N**3 * MATMUL_CALLS / med[f"matmul {dt}"] / 1e12 for dt in ("bf16", "fp32")}
+    st_bf16 = min(("ST bf16 weights", "ST bf16 autocast"), key=med.__getitem__)
+    print(f"\nroofline (median): bf16 matmul {tflops['bf16']:.3f} TFLOP/s, fp32 {tflops['fp32']:.3f}"
+          f" TFLOP/s (bf16/fp32 = {tflops['bf16'] / tflops['fp32']:.2f}x); model pass = "
+          f"{flops / 1e9:.1f} GFLOP (useful, from token counts)\nST fastest bf16: {st_bf16}\n")
+    print(f"{'contender':18} {'median s':>9} {'min s':>7} {'sent/s':>7} {'x ST fp32':>9} "
+          f"{'x ST bf16':>9} {'GFLOP/s':>8} {'% bf16 roof':>11} {'spearman':>8}")
+    for name in (n for n in times if not n.startswith("matmul")):
+        rate = flops / med[name] / 1e9
+        print(f"{name:18} {med[name]:9.2f} {min(times[name]):7.2f} {n_texts / med[name]:7.0f} "
+              f"{med['ST fp32'] / med[name]:9.2f} {med[st_bf16] / med[name]:9.2f} {rate:8.1f} "
+              f"{100 * rate / (tflops['bf16'] * 1e3):10.1f}% {scores[f'spearman {name}']:8.4f}")
+    for key, value in scores.items():
+        if not key.startswith("spearman"):
+            print(f"{key}: {value:.3g}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from workbench.encoders import BF16_TOKENS_PER_TEXT, _token_batches
+    from workbench.models import packaged_model_dir
+
+    model_dir = str(packaged_model_dir())
+    texts, scores = load_stsb()
+    calls = contenders(model_dir, texts, args.batch_size)
+    outputs = {name: call() for name, call in calls.items()}  # warm-up (and the bf16 weight cast)
+    from transformers import AutoConfig, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    lengths = [len(ids) for ids in tok(texts, truncation=True, max_length=256)["input_ids"]]
+    by_chars = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    fixed = [by_chars[i:i + args.batch_size] for i in range(0, len(texts), args.batch_size)]
+    packed = list(_token_batches(lengths, args.batch_size * BF16_TOKENS_PER_TEXT))
+    print(f"{len(texts)} texts, {sum(lengths)} tokens (mean {sum(lengths) / len(texts):.1f}, max "
+          f"{max(lengths)}); threads {torch.get_num_threads()}; batch {args.batch_size}; padding "
+          f"efficiency: fixed batches {padding_efficiency(lengths, fixed):.2f}, workbench bf16 "
+          f"token-packed {padding_efficiency(lengths, packed):.2f} ({len(packed)} batches)")
+    calls.update({"matmul bf16": matmul_call(torch.bfloat16), "matmul fp32": matmul_call(torch.float32)})
+    times = timed_rounds(calls, args.repeats)
+    flops = model_flops(lengths, AutoConfig.from_pretrained(model_dir))
+    print_table(times, len(texts), flops, quality(outputs, scores))
+
+
+if __name__ == "__main__":
+    main()
