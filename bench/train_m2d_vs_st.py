@@ -57,8 +57,11 @@ def run_ours(data: Dataset, precision: str, group_by_length: bool) -> tuple[floa
 
 
 def run_st(data: Dataset, bf16: bool, out: str) -> float:
-    from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
-                                       SentenceTransformerTrainingArguments)
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.losses import CoSENTLoss, Matryoshka2dLoss
 
     model = SentenceTransformer(str(packaged_model_dir()), device="cpu")

@@ -32,18 +32,42 @@ def test_compute_equals_reference_exactly(pairs):
     assert ours.primary_metric == st.primary_metric == "snli_max_ap"
 
 
-@pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("high", [True, False])
-def test_threshold_search_equals_reference_on_ties(seed, high):
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 60))
-    dtype = np.float32 if seed % 2 else np.float64
-    scores = (rng.integers(0, 8, size=n) / 7).astype(dtype)  # few distinct values: many ties
-    labels = (rng.random(n) < [0.1, 0.5, 0.9][seed % 3]).astype(int)
+def _same_as_reference(scores: np.ndarray, labels: np.ndarray, high: bool) -> None:
     for ours, ref in ((find_best_acc_and_threshold, ST.find_best_acc_and_threshold),
                       (find_best_f1_and_threshold, ST.find_best_f1_and_threshold)):
         got, want = ours(scores, labels, high), ref(scores, labels, high)
         assert [float(v) for v in got] == [float(v) for v in want], (ours.__name__, scores, labels)
+
+
+@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("high", [True, False])
+def test_threshold_search_equals_reference_on_ties(seed, high):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 12 if seed < 20 else 60))
+    dtype = np.float32 if seed % 2 else np.float64
+    scores = (rng.integers(0, 8, size=n) / 7).astype(dtype)  # few distinct values: many ties
+    labels = (rng.random(n) < [0.1, 0.5, 0.9][seed % 3]).astype(int)
+    _same_as_reference(scores, labels, high)
+
+
+@pytest.mark.parametrize("high", [True, False])
+def test_equal_f1_keeps_the_first_boundary(high):
+    scores = np.array([0.9, 0.8, 0.7, 0.6], dtype=np.float32)
+    labels = np.array([1, 0, 0, 1])  # F1 = 2/3 after the first and after the last pair
+    _same_as_reference(scores if high else -scores, labels, high)
+    f1, _, _, threshold = find_best_f1_and_threshold(scores if high else -scores, labels, high)
+    assert f1 == pytest.approx(2 / 3) and abs(threshold) == np.float32(0.85)
+
+
+@pytest.mark.parametrize("high", [True, False])
+def test_midpoint_rounding_onto_the_next_score_falls_back(high):
+    base = np.float32(1.0)
+    scores = np.array([base, np.nextafter(base, np.float32(2)), np.float32(0.5)], dtype=np.float32)
+    for labels in ([1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 1, 1]):
+        _same_as_reference(scores, np.array(labels), high)
+        acc, threshold = find_best_acc_and_threshold(scores, np.array(labels), high)
+        predicted = scores >= threshold if high else scores <= threshold
+        assert acc == np.mean(predicted == np.array(labels))  # the threshold realises acc
 
 
 def test_all_negative_labels_keep_the_reference_start_threshold():

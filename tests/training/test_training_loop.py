@@ -141,3 +141,16 @@ def test_emissions_are_recorded_offline(tiny_encoder, stsb_small, tmp_path):
     assert em["status"] == "ok" and em["energy_kwh"] > 0 and em["emissions_kg"] > 0
     assert em["country"] == "USA" and em["ram_gb"] > 0 and em["cpu_model"]
     assert (tmp_path / "emissions.csv").exists()
+
+
+def test_cross_encoder_trains_with_bce(tiny_bert_dir, stsb_small, tmp_path):
+    from workbench.cross_encoder import CrossEncoder
+
+    ce = CrossEncoder.from_pretrained(tiny_bert_dir)
+    before = _weights(ce)
+    result = train(ce, LOSSES["BinaryCrossEntropyLoss"](ce), stsb_small,
+                   _config(tmp_path, max_steps=2, eval_steps=2, max_seq_length=32))
+    assert result.status == "ok" and result.global_step == 2 and ce.max_length == 32
+    assert 0.0 < result.final_loss < 5.0 and result.health[0]["status"] == "ok"
+    changed = [k for k, v in _weights(ce).items() if not torch.equal(v, before[k])]
+    assert "model.classifier.weight" in changed

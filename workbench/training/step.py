@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any
 
 import torch
@@ -25,8 +26,6 @@ def _forward(run: Any, features: list[dict[str, torch.Tensor]],
 
 
 def _check(run: Any, value: float, idx: list[int], features: list[dict[str, torch.Tensor]]) -> None:
-    import math
-
     if math.isfinite(value):
         return
     loss = run.accelerator.unwrap_model(run.module)
