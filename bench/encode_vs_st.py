@@ -136,7 +136,7 @@ def print_table(times: dict[str, list[float]], n_texts: int, flops: float, score
               f"{100 * rate / (tflops['bf16'] * 1e3):10.1f}% {scores[f'spearman {name}']:8.4f}")
     for key, value in scores.items():
         if not key.startswith("spearman"):
-            print(f"{key}: {value:.3g}")
+            print(f"{key}: {value:.6g}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from workbench import st_format
+from workbench import st_format, unpadded
 from workbench.models import resolve_model
 
 POOLING_MODES = ("mean", "cls", "max")
@@ -196,16 +196,24 @@ class BiEncoder(nn.Module):
             if k != 0:
                 self.check_cell(layer=k)
         features = {k: v.to(self.device) for k, v in features.items()}
-        only_last = wanted == [self.num_layers]
-        out = self.transformer(**features, output_hidden_states=not only_last, return_dict=True)
-        states = out.hidden_states if not only_last else None
+        states = self._hidden_states(features, wanted)
         mask = features["attention_mask"]
         result = {}
         for k in wanted:
-            hidden = out.last_hidden_state if only_last else states[k]
-            emb = pool(hidden, mask, self.pooling_mode)
+            emb = pool(states[k], mask, self.pooling_mode)
             result[k] = F.normalize(emb, p=2, dim=-1) if self.normalize else emb
         return result
+
+    def _hidden_states(self, features: dict[str, torch.Tensor], wanted: list[int]):
+        """``{k: hidden_states[k]}`` for ``wanted``; training BERTs skip the padding work."""
+        if (self.transformer.training and torch.is_grad_enabled()
+                and unpadded.supports(self.transformer, features)):
+            states, keep = unpadded.hidden_states(self.transformer, features, max(wanted))
+            shape = tuple(features["attention_mask"].shape)
+            return {k: unpadded.repad(states[k], keep, shape) for k in wanted}
+        only_last = wanted == [self.num_layers]
+        out = self.transformer(**features, output_hidden_states=not only_last, return_dict=True)
+        return {self.num_layers: out.last_hidden_state} if only_last else out.hidden_states
 
     # ---- inference --------------------------------------------------------------------------
     def _length_sorted(self, texts: Sequence[str], batch_size: int) -> Iterator[list[int]]:

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
+from workbench import unpadded
+
 SBERT_CITATION = """@inproceedings{reimers-2019-sentence-bert,
     title = "Sentence-BERT: Sentence Embeddings using Siamese BERT-Networks",
     author = "Reimers, Nils and Gurevych, Iryna",
@@ -137,10 +139,11 @@ class EmbeddingLoss(nn.Module):
         return None
 
     def embed(self, features: Sequence[dict[str, Tensor]]) -> list[Tensor] | list[dict[int, Tensor]]:
-        """ONE encoder forward per column: a tensor per column, or ``{layer: tensor}`` for wrappers."""
+        """ONE encoder forward per column (or one for all of them, see ``unpadded``): a tensor per
+        column, or ``{layer: tensor}`` for wrappers."""
         check_columns(self.name, len(features), self.columns)
         layers = self.layers_needed()
-        outs = [self.model(f, layers=layers) for f in features]
+        outs = unpadded.embed_columns(self.model, features, layers)
         if layers is None:
             return [next(iter(out.values())) for out in outs]
         return outs

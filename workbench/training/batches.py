@@ -1,7 +1,7 @@
 """Batches for the loop: sampler indices per epoch, sharded over processes, then collated.
 
-Collation tokenises each text column with the model's tokenizer (bi-encoder: one feature dict
-per column) or the pairs jointly (cross-encoder: one feature dict); labels come from the
+Collation pads each text column, tokenised once up front (bi-encoder: one feature dict per
+column), or tokenises the pairs jointly (cross-encoder: one feature dict); labels come from the
 ``label``/``score`` column as floats.
 """
 
@@ -23,6 +23,9 @@ class Columns:
     names: list[str]
     texts: list[list[str]]
     labels: list[float] | None
+    tokens: list[dict[str, list[list[int]]]] | None = None
+    """Each text column tokenised once (bi-encoders), see :meth:`pretokenize`."""
+    token_key: tuple | None = None
 
     @classmethod
     def from_dataset(cls, dataset: Any) -> Columns:
@@ -30,6 +33,18 @@ class Columns:
         texts = [[str(t) for t in dataset[c]] for c in names]
         labels = [float(v) for v in dataset[label]] if label is not None else None
         return cls(names, texts, labels)
+
+    def pretokenize(self, model: Any) -> None:
+        """Tokenise every text column once (truncated, unpadded); ``collate`` then only pads.
+
+        Same ids as ``model.tokenize`` per batch: the tokenizer encodes each text on its own.
+        """
+        key = (id(model.tokenizer), model.max_seq_length)
+        if self.token_key == key:
+            return
+        self.tokens = [{k: list(v) for k, v in model.tokenizer(
+            col, truncation=True, max_length=model.max_seq_length).items()} for col in self.texts]
+        self.token_key = key
 
     def rows(self, idx: Sequence[int]) -> dict[str, list[str]]:
         return {n: [col[i] for i in idx] for n, col in zip(self.names, self.texts, strict=True)}
@@ -64,13 +79,28 @@ def is_cross_encoder(model: Any) -> bool:
 def collate(model: Any, data: Columns, idx: Sequence[int]
             ) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor | None]:
     """Feature dicts (one per text column, or one of pairs) and the float labels of ``idx``."""
-    cols = [[col[i] for i in idx] for col in data.texts]
     if is_cross_encoder(model):
+        cols = [[col[i] for i in idx] for col in data.texts]
         features = [model.tokenize(list(zip(*cols, strict=True)))]
     else:
-        features = [model.tokenize(c) for c in cols]
+        data.pretokenize(model)
+        left = getattr(model.tokenizer, "padding_side", "right") == "left"
+        pad_id = model.tokenizer.pad_token_id or 0
+        features = [pad_rows(col, idx, pad_id, left) for col in data.tokens]
     labels = None if data.labels is None else torch.tensor([data.labels[i] for i in idx])
     return features, labels
+
+
+def pad_rows(columns: dict[str, list[list[int]]], idx: Sequence[int], pad_id: int,
+             left: bool = False) -> dict[str, torch.Tensor]:
+    """Rows ``idx`` of pre-tokenised features padded to the longest, as ``tokenizer(padding=True)``."""
+    width = max(len(columns["input_ids"][i]) for i in idx)
+    out = {}
+    for key, rows in columns.items():
+        fill = [pad_id if key == "input_ids" else 0] * width
+        out[key] = torch.tensor([fill[:width - len(rows[i])] + rows[i] if left else
+                                 rows[i] + fill[:width - len(rows[i])] for i in idx])
+    return out
 
 
 def set_max_length(model: Any, max_seq_length: int | None) -> None:

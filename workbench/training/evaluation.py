@@ -16,6 +16,7 @@ import torch
 from workbench.training import checkpoint as ckpt
 from workbench.training.batches import Columns, collate
 from workbench.training.health import probe_embeddings
+from workbench.training.step import encoder_autocast
 
 
 @contextlib.contextmanager
@@ -56,7 +57,7 @@ def validation_loss(run: Any) -> float:
         for start in range(0, n, size):
             idx = list(range(start, min(start + size, n)))
             features, labels = collate(run.model, data, idx)
-            with run.accelerator.autocast():
+            with encoder_autocast(run):
                 total += float(loss(features, labels).float()) * len(idx)
             count += len(idx)
     finally:

@@ -155,11 +155,20 @@ def _setup(model: Any, loss: torch.nn.Module, dataset: Any, config: TrainConfig,
     optimizer = make_optimizer(loss, config)
     scheduler = make_scheduler(optimizer, config, state.total_steps)
     module, optimizer = acc.prepare(loss, optimizer)
+    _drop_loss_autocast(loss)
     log = TrainLog(config.output_dir if acc.is_main_process else None, resume=resume)
     monitor = CollapseMonitor(config.collapse_patience, config.flat_loss_rtol,
                               config.collapse_cosine, config.collapse_std)
     return _Run(config, acc, module, model, optimizer, scheduler, data, sampler, log, monitor,
                 state, evaluators, callbacks)
+
+
+def _drop_loss_autocast(loss: torch.nn.Module) -> None:
+    """Undo accelerate's autocast around the whole loss: ``train_step`` autocasts the encoder's
+    forward only (as the Hugging Face Trainer does), so the loss math stays in fp32."""
+    if "_original_forward" in vars(loss):
+        del loss._original_forward
+        vars(loss).pop("forward", None)
 
 
 def _default_probe(data: Columns, n: int = 64) -> list[str]:

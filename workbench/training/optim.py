@@ -1,4 +1,4 @@
-"""AdamW and the linear warmup/decay schedule, as the Hugging Face Trainer builds them.
+"""AdamW (fused) and the linear warmup/decay schedule, as the Hugging Face Trainer builds them.
 
 Weight decay skips biases and normalisation weights (``Trainer.get_decay_parameter_names``);
 warmup steps = ``ceil(warmup_ratio * total_steps)``; AdamW betas (0.9, 0.999), eps 1e-8.
@@ -33,7 +33,13 @@ def make_optimizer(module: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     ]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.learning_rate,
                              betas=(config.adam_beta1, config.adam_beta2),
-                             eps=config.adam_epsilon)
+                             eps=config.adam_epsilon, fused=_fusable(p for _, p in params))
+
+
+def _fusable(params) -> bool:
+    """Fused AdamW (one kernel per step, HF's default ``adamw_torch_fused``) where torch has it:
+    float params on CPU or CUDA. The per-parameter loop costs ~10x more on CPU."""
+    return all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
 
 
 def warmup_steps(config: TrainConfig, total_steps: int) -> int:

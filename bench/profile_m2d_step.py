@@ -1,0 +1,140 @@
+"""One 2D-Matryoshka training step, workbench vs sentence-transformers, same batch and weights.
+
+Times forward+loss, backward and the AdamW step of each side (interleaved repeats, median wall
+and CPU time), and counts the ops that show how much work each does (linear layers = transformer
+forwards, softmax/log_softmax = KL terms). bf16 autocast is applied as each trainer applies it.
+
+    python bench/profile_m2d_step.py --repeats 5 [--precision fp32] [--batch 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable
+from types import SimpleNamespace
+
+import pandas as pd
+import torch
+
+from workbench import settings
+from workbench.encoders import BiEncoder
+from workbench.losses import LOSSES
+from workbench.models import packaged_model_dir
+from workbench.training import TrainConfig
+from workbench.training.optim import make_optimizer
+from workbench.training.step import encoder_autocast
+
+DIMS = [384, 256, 128, 64, 32]
+COUNTED = ("aten::linear", "aten::addmm", "aten::mm", "aten::softmax", "aten::_softmax",
+           "aten::log_softmax", "aten::kl_div", "aten::scaled_dot_product_attention",
+           "aten::_fused_adamw_", "aten::_foreach_mul_", "aten::isfinite", "aten::to")
+
+
+def batch(size: int) -> tuple[list[list[str]], torch.Tensor]:
+    frame = pd.read_parquet(settings.data_dir() / "stsb" / "train.parquet").head(size)
+    return [list(frame.sentence1), list(frame.sentence2)], torch.tensor(frame.score.values).float()
+
+
+def ours_step(precision: str, cols, labels) -> Callable[[], dict[str, float]]:
+    from accelerate import Accelerator
+
+    enc = BiEncoder.from_pretrained(packaged_model_dir())
+    loss = LOSSES["Matryoshka2dLoss"](enc, LOSSES["CoSENTLoss"](enc), matryoshka_dims=DIMS)
+    acc = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=True)
+    module, opt = loss, make_optimizer(loss, TrainConfig(learning_rate=5e-5))
+    module.train()
+    run = SimpleNamespace(model=enc, accelerator=acc)  # what train_step's autocast needs
+
+    def step() -> dict[str, float]:
+        t = [time.perf_counter()]
+        feats = [enc.tokenize(c) for c in cols]
+        t.append(time.perf_counter())
+        with encoder_autocast(run):
+            value = module(feats, labels)
+        t.append(time.perf_counter())
+        acc.backward(value)
+        t.append(time.perf_counter())
+        acc.clip_grad_norm_(module.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        t.append(time.perf_counter())
+        return dict(zip(("tokenize", "forward", "backward", "optim"),
+                        (b - a for a, b in zip(t, t[1:], strict=False)), strict=True))
+    return step
+
+
+def st_step(precision: str, cols, labels) -> Callable[[], dict[str, float]]:
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainingArguments
+    from sentence_transformers.losses import CoSENTLoss, Matryoshka2dLoss
+    from transformers import Trainer
+
+    model = SentenceTransformer(str(packaged_model_dir()), device="cpu")
+    loss = Matryoshka2dLoss(model, CoSENTLoss(model), DIMS)
+    args = SentenceTransformerTrainingArguments(output_dir="/tmp/st-profile", use_cpu=True,
+                                                bf16=precision == "bf16", report_to=[])
+    trainer = Trainer(model=model, args=args)  # builds the accelerator exactly as ST's does
+    acc = trainer.accelerator
+    model = acc.prepare_model(model)  # autocast around model.forward only, fp32 outputs
+    opt = trainer.create_optimizer()
+    model.train()
+
+    def step() -> dict[str, float]:
+        t = [time.perf_counter()]
+        feats = [model.tokenize(c) for c in cols]
+        t.append(time.perf_counter())
+        with trainer.compute_loss_context_manager():
+            value = loss(feats, labels)
+        t.append(time.perf_counter())
+        acc.backward(value)
+        t.append(time.perf_counter())
+        acc.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        t.append(time.perf_counter())
+        return dict(zip(("tokenize", "forward", "backward", "optim"),
+                        (b - a for a, b in zip(t, t[1:], strict=False)), strict=True))
+    return step
+
+
+def op_counts(step: Callable[[], dict[str, float]]) -> Counter:
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        step()
+    return Counter({e.key: e.count for e in prof.key_averages() if e.key in COUNTED})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    cols, labels = batch(args.batch)
+    steps = {"workbench": ours_step(args.precision, cols, labels),
+             "ST": st_step(args.precision, cols, labels)}
+    wall: dict[str, list] = {k: [] for k in steps}
+    cpu: dict[str, list] = {k: [] for k in steps}
+    for i in range(args.repeats + 1):
+        for name, step in steps.items():
+            random.seed(i)  # same sampled layer and dim on both sides
+            c0 = time.process_time()
+            parts = step()
+            if i:  # first = warm-up
+                wall[name].append(parts)
+                cpu[name].append(time.process_time() - c0)
+    for name in steps:
+        med = {k: statistics.median(p[k] for p in wall[name]) * 1e3 for k in wall[name][0]}
+        parts = "  ".join(f"{k} {v:6.1f}" for k, v in med.items())
+        print(f"{name:9s} ms: {parts}  total {sum(med.values()):6.1f}  "
+              f"cpu {statistics.median(cpu[name]) * 1e3:6.1f}")
+    for name, step in steps.items():
+        random.seed(0)
+        print(name, dict(sorted(op_counts(step).items())))
+
+
+if __name__ == "__main__":
+    main()
