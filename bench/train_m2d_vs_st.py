@@ -108,8 +108,11 @@ def main() -> None:
                         help="length-grouped batches in mega-batches of 50 (changes batch mix)")
     parser.add_argument("--skip-st", action="store_true", help="only our loop")
     parser.add_argument("--no-warm-up", action="store_true", help="skip the untimed warm-up")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads (1 when other jobs load the cores: 2 threads on one "
+                             "free core mostly wait for each other)")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(max(1, min(args.threads, os.cpu_count() or 1)))
     data, test = load("train", args.max_rows), load("test")
     if not args.no_warm_up:
         warm_up(data, args.precision)

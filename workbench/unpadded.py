@@ -59,10 +59,11 @@ def _attention(attn: nn.Module, hidden: Tensor, keep: Tensor, shape: tuple[int, 
     batch, length = shape
     heads, size = attn.num_attention_heads, attn.attention_head_size
 
-    def split(x: Tensor) -> Tensor:
-        return repad(x, keep, shape).view(batch, length, heads, size).transpose(1, 2)
-
-    q, k, v = split(attn.query(hidden)), split(attn.key(hidden)), split(attn.value(hidden))
+    projections = (attn.query, attn.key, attn.value)  # one fused GEMM for q, k and v
+    qkv = F.linear(hidden, torch.cat([p.weight for p in projections]),
+                   torch.cat([p.bias for p in projections]))
+    qkv = repad(qkv, keep, shape).view(batch, length, 3, heads, size).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, scale=attn.scaling,
                                          dropout_p=attn.dropout.p if attn.training else 0.0)
     return out.transpose(1, 2).reshape(batch * length, heads * size)[keep]
