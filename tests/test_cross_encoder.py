@@ -67,3 +67,19 @@ def test_more_than_one_label_is_refused(tiny_ce_dir):
     model = BertForSequenceClassification(BertConfig.from_pretrained(tiny_ce_dir, num_labels=3))
     with pytest.raises(ValueError, match="needs one label"):
         CrossEncoder(model, tokenizer=None)
+
+
+@pytest.mark.parametrize("max_length", [512, 9])  # 9: longest_first truncation of the pairs
+def test_training_batches_equal_tokenize(tiny_ce_dir, max_length):
+    from workbench.training.batches import Columns, collate
+
+    ce = CrossEncoder.from_pretrained(tiny_ce_dir, max_length=max_length)
+    data = Columns(["s1", "s2"], [[a for a, _ in PAIRS], [b for _, b in PAIRS]],
+                   [0.5] * len(PAIRS))
+    idx = [3, 0, 4]
+    features, labels = collate(ce, data, idx)
+    expected = ce.tokenize([PAIRS[i] for i in idx])
+    assert len(features) == 1 and features[0].keys() == expected.keys()
+    for key, value in expected.items():
+        assert torch.equal(features[0][key], value), key
+    assert labels.tolist() == [0.5] * 3

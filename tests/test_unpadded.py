@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from workbench import unpadded
+from workbench.cross_encoder import CrossEncoder
+from workbench.models import tiny_cross_encoder
 
 TEXTS = ["a man is playing a guitar on the stage tonight", "a dog", "two girls are dancing",
          "hi", "an old red car is parked in front of the big house"]
@@ -59,3 +62,56 @@ def test_unsupported_features_fall_back(tiny_encoder):
     feats = tiny_encoder.tokenize(TEXTS)
     assert not unpadded.supports(tiny_encoder.transformer, {**feats, "position_ids": None})
     assert not unpadded.supports(torch.nn.Linear(2, 2), feats)
+
+
+PAIRS = [("a man is playing guitar", "a man plays music on the big stage tonight"),
+         ("a dog", "hi"), ("two people are walking", "people walk"), ("hi", "a red car")]
+
+
+@pytest.fixture(scope="module")
+def tiny_ce_dir(tmp_path_factory):
+    return tiny_cross_encoder(tmp_path_factory.mktemp("tiny-ce-unpadded"))
+
+
+def test_classifier_logits_equal_padded_forward(tiny_ce_dir):
+    ce = CrossEncoder.from_pretrained(tiny_ce_dir).eval()
+    feats = ce.tokenize(PAIRS)
+    assert feats["token_type_ids"].any()  # pairs: the second text is segment 1
+    assert unpadded.supports_classifier(ce.model, feats)
+    for f in (feats, {k: v for k, v in feats.items() if k != "token_type_ids"}):
+        with torch.no_grad():
+            ours = unpadded.classifier_logits(ce.model, f)
+            theirs = ce.model(**f).logits
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+
+
+def test_cross_encoder_training_forward_and_gradients_match(tiny_ce_dir):
+    ce = CrossEncoder.from_pretrained(tiny_ce_dir).double()
+    feats = ce.tokenize(PAIRS)
+    ce.eval()
+    ref = ce(feats)
+    ref.square().sum().backward()
+    ref_grads = {n: p.grad.clone() for n, p in ce.named_parameters() if p.grad is not None}
+    ce.zero_grad(set_to_none=True)
+    ce.train()
+    _no_dropout(ce.model.bert)
+    ce.model.dropout.p = 0.0
+    calls = []
+    hook = ce.model.bert.encoder.register_forward_hook(lambda *_: calls.append(1))
+    out = ce(feats)
+    hook.remove()
+    assert not calls  # the unpadded path ran, not Hugging Face's encoder
+    torch.testing.assert_close(out, ref, atol=1e-10, rtol=0)
+    out.square().sum().backward()
+    grads = {n: p.grad for n, p in ce.named_parameters() if p.grad is not None}
+    assert grads.keys() == ref_grads.keys()
+    for name, grad in ref_grads.items():
+        torch.testing.assert_close(grads[name], grad, atol=1e-9, rtol=0, msg=name)
+
+
+def test_classifier_needs_cls_first(tiny_ce_dir):
+    ce = CrossEncoder.from_pretrained(tiny_ce_dir)
+    feats = ce.tokenize(PAIRS)
+    left = {k: v.flip(1) for k, v in feats.items()}  # left padding: position 0 may be padding
+    assert not unpadded.supports_classifier(ce.model, left)
+    assert not unpadded.supports_classifier(ce.model.bert, feats)

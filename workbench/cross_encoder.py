@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from workbench import st_format
+from workbench import st_format, unpadded
 from workbench.encoders import precision_context
 from workbench.models import hub_error, resolve_model
 
@@ -79,8 +79,11 @@ class CrossEncoder(nn.Module):
                                    max_length=self.max_length, return_tensors="pt"))
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Raw logits, shape (B,)."""
+        """Raw logits, shape (B,). A training BERT skips the padding work (same function)."""
         features = {k: v.to(self.device) for k, v in features.items()}
+        if (self.model.training and torch.is_grad_enabled()
+                and unpadded.supports_classifier(self.model, features)):
+            return unpadded.classifier_logits(self.model, features).squeeze(-1)
         return self.model(**features, return_dict=True).logits.squeeze(-1)
 
     @torch.inference_mode()

@@ -8,8 +8,9 @@ same key mask as Hugging Face's). Per-token ops do not mix positions and padded 
 so each real token's hidden states equal Hugging Face's up to float rounding; only the dropout
 masks differ (fewer random draws), which is the same distribution.
 
-Used by ``BiEncoder.forward`` while the transformer trains (``supports`` decides); inference and
-evaluation keep the reference padded forward.
+Used by ``BiEncoder.forward`` while the transformer trains (``supports`` decides), and by
+``CrossEncoder.forward`` while a ``BertForSequenceClassification`` trains (``supports_classifier``,
+:func:`classifier_logits`); inference and evaluation keep the reference padded forward.
 """
 
 from __future__ import annotations
@@ -54,27 +55,43 @@ def _embed(emb: nn.Module, features: dict[str, Tensor], keep: Tensor) -> Tensor:
 
 
 def _attention(attn: nn.Module, hidden: Tensor, keep: Tensor, shape: tuple[int, int],
-               key_mask: Tensor) -> Tensor:
-    """``BertSelfAttention`` (scaled dot product, key padding mask) on real-token rows."""
+               key_mask: Tensor, rows: Tensor | None = None) -> Tensor:
+    """``BertSelfAttention`` (scaled dot product, key padding mask) on real-token rows.
+
+    ``rows`` (one index per sequence, e.g. each ``[CLS]``): only those rows query, the others
+    still serve as keys and values; returns ``(batch, hidden)`` then.
+    """
     batch, length = shape
     heads, size = attn.num_attention_heads, attn.attention_head_size
-
-    projections = (attn.query, attn.key, attn.value)  # one fused GEMM for q, k and v
-    qkv = F.linear(hidden, torch.cat([p.weight for p in projections]),
-                   torch.cat([p.bias for p in projections]))
-    qkv = repad(qkv, keep, shape).view(batch, length, 3, heads, size).permute(2, 0, 3, 1, 4)
-    q, k, v = qkv.unbind(0)
+    projections = (attn.key, attn.value) if rows is not None else (attn.query, attn.key, attn.value)
+    fused = F.linear(hidden, torch.cat([p.weight for p in projections]),  # one GEMM for all
+                     torch.cat([p.bias for p in projections]))
+    fused = repad(fused, keep, shape).view(batch, length, len(projections), heads, size)
+    fused = fused.permute(2, 0, 3, 1, 4)
+    if rows is None:
+        q, k, v = fused.unbind(0)
+    else:
+        k, v = fused.unbind(0)
+        q = attn.query(hidden[rows]).view(batch, 1, heads, size).transpose(1, 2)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, scale=attn.scaling,
                                          dropout_p=attn.dropout.p if attn.training else 0.0)
-    return out.transpose(1, 2).reshape(batch * length, heads * size)[keep]
+    out = out.transpose(1, 2).reshape(-1, heads * size)
+    return out if rows is not None else out[keep]
 
 
 def _layer(layer: nn.Module, hidden: Tensor, keep: Tensor, shape: tuple[int, int],
-           key_mask: Tensor) -> Tensor:
+           key_mask: Tensor, rows: Tensor | None = None) -> Tensor:
     """One ``BertLayer``: attention, its output block, then the feed-forward block."""
-    attended = _attention(layer.attention.self, hidden, keep, shape, key_mask)
-    attended = layer.attention.output(attended, hidden)
+    attended = _attention(layer.attention.self, hidden, keep, shape, key_mask, rows)
+    attended = layer.attention.output(attended, hidden if rows is None else hidden[rows])
     return layer.output(layer.intermediate(attended), attended)
+
+
+def _layout(features: dict[str, Tensor]) -> tuple[Tensor, tuple[int, int], Tensor]:
+    """``keep`` (real tokens in the flattened layout), ``(batch, longest)`` and the key mask."""
+    mask = features["attention_mask"]
+    keep = mask.reshape(-1).nonzero().squeeze(1)
+    return keep, (mask.shape[0], mask.shape[1]), mask.bool()[:, None, None, :]
 
 
 def hidden_states(transformer: nn.Module, features: dict[str, Tensor],
@@ -84,15 +101,38 @@ def hidden_states(transformer: nn.Module, features: dict[str, Tensor],
     ``keep`` indexes the real tokens in the flattened ``(batch * longest)`` layout; pass both to
     :func:`repad` to get Hugging Face's ``hidden_states[k]`` (zeros at padding).
     """
-    mask = features["attention_mask"]
-    shape = (mask.shape[0], mask.shape[1])
-    keep = mask.reshape(-1).nonzero().squeeze(1)
-    key_mask = mask.bool()[:, None, None, :]
+    keep, shape, key_mask = _layout(features)
     states = [_embed(transformer.embeddings, features, keep)]
     layers = transformer.encoder.layer
     for layer in layers[:len(layers) if depth is None else depth]:
         states.append(_layer(layer, states[-1], keep, shape, key_mask))
     return states, keep
+
+
+def supports_classifier(model: nn.Module, features: dict[str, Tensor]) -> bool:
+    """A ``BertForSequenceClassification`` (with its pooler) and features with ``[CLS]`` first."""
+    bert = getattr(model, "bert", None)
+    if (type(model).__name__ != "BertForSequenceClassification" or bert is None
+            or getattr(bert, "pooler", None) is None or not supports(bert, features)):
+        return False
+    return bool(features["attention_mask"][:, 0].all())  # right padding: [CLS] is real
+
+
+def classifier_logits(model: nn.Module, features: dict[str, Tensor]) -> Tensor:
+    """``BertForSequenceClassification(**features).logits`` without the padding work.
+
+    Layers ``1..L-1`` run on the real tokens; the last layer computes only the ``[CLS]`` rows (the
+    pooler reads nothing else; every token still serves as a key and value). Then, as Hugging
+    Face: pooler (dense + tanh on ``[CLS]``), dropout, classifier. ``token_type_ids`` mark pairs.
+    """
+    bert, layers = model.bert, model.bert.encoder.layer
+    keep, shape, key_mask = _layout(features)
+    states, _ = hidden_states(bert, features, len(layers) - 1)
+    lengths = (features["attention_mask"] != 0).sum(1)
+    cls = lengths.cumsum(0) - lengths  # each row's first token among the real-token rows
+    last = _layer(layers[-1], states[-1], keep, shape, key_mask, rows=cls)
+    pooled = bert.pooler(last.unsqueeze(1))  # the pooler reads position 0
+    return model.classifier(model.dropout(pooled))
 
 
 def merge_columns(columns: Sequence[dict[str, Tensor]]) -> tuple[dict[str, Tensor], list[int]]:

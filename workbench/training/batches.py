@@ -1,7 +1,7 @@
 """Batches for the loop: sampler indices per epoch, sharded over processes, then collated.
 
-Collation pads each text column, tokenised once up front (bi-encoder: one feature dict per
-column), or tokenises the pairs jointly (cross-encoder: one feature dict); labels come from the
+Collation pads features tokenised once up front: each text column (bi-encoder: one feature dict
+per column), or the pairs jointly (cross-encoder: one feature dict); labels come from the
 ``label``/``score`` column as floats.
 """
 
@@ -35,15 +35,19 @@ class Columns:
         return cls(names, texts, labels)
 
     def pretokenize(self, model: Any) -> None:
-        """Tokenise every text column once (truncated, unpadded); ``collate`` then only pads.
+        """Tokenise once (truncated, unpadded): each text column, or the pairs of a cross-encoder.
 
-        Same ids as ``model.tokenize`` per batch: the tokenizer encodes each text on its own.
+        ``collate`` then only pads. Same ids as ``model.tokenize`` per batch: the tokenizer encodes
+        each text (or pair, truncated ``longest_first``) on its own.
         """
-        key = (id(model.tokenizer), model.max_seq_length)
+        pairs = is_cross_encoder(model)
+        length = model.max_length if pairs else model.max_seq_length
+        key = (id(model.tokenizer), length, pairs)
         if self.token_key == key:
             return
+        calls = [self.texts[:2]] if pairs else [[col] for col in self.texts]
         self.tokens = [{k: list(v) for k, v in model.tokenizer(
-            col, truncation=True, max_length=model.max_seq_length).items()} for col in self.texts]
+            *texts, truncation=True, max_length=length).items()} for texts in calls]
         self.token_key = key
 
     def rows(self, idx: Sequence[int]) -> dict[str, list[str]]:
@@ -79,14 +83,10 @@ def is_cross_encoder(model: Any) -> bool:
 def collate(model: Any, data: Columns, idx: Sequence[int]
             ) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor | None]:
     """Feature dicts (one per text column, or one of pairs) and the float labels of ``idx``."""
-    if is_cross_encoder(model):
-        cols = [[col[i] for i in idx] for col in data.texts]
-        features = [model.tokenize(list(zip(*cols, strict=True)))]
-    else:
-        data.pretokenize(model)
-        left = getattr(model.tokenizer, "padding_side", "right") == "left"
-        pad_id = model.tokenizer.pad_token_id or 0
-        features = [pad_rows(col, idx, pad_id, left) for col in data.tokens]
+    data.pretokenize(model)
+    left = getattr(model.tokenizer, "padding_side", "right") == "left"
+    pad_id = model.tokenizer.pad_token_id or 0
+    features = [pad_rows(col, idx, pad_id, left) for col in data.tokens]
     labels = None if data.labels is None else torch.tensor([data.labels[i] for i in idx])
     return features, labels
 
