@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from workbench.encoders import BF16_TOKENS_PER_TEXT, _token_batches
+    from workbench.bf16_inference import TOKENS_PER_TEXT, token_batches
     from workbench.models import packaged_model_dir
 
     model_dir = str(packaged_model_dir())
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     lengths = [len(ids) for ids in tok(texts, truncation=True, max_length=256)["input_ids"]]
     by_chars = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     fixed = [by_chars[i:i + args.batch_size] for i in range(0, len(texts), args.batch_size)]
-    packed = list(_token_batches(lengths, args.batch_size * BF16_TOKENS_PER_TEXT))
+    packed = list(token_batches(lengths, args.batch_size * TOKENS_PER_TEXT))
     print(f"{len(texts)} texts, {sum(lengths)} tokens (mean {sum(lengths) / len(texts):.1f}, max "
           f"{max(lengths)}); threads {torch.get_num_threads()}; batch {args.batch_size}; padding "
           f"efficiency: fixed batches {padding_efficiency(lengths, fixed):.2f}, workbench bf16 "

@@ -8,8 +8,6 @@ full layer x dimension grid costs a single encode pass.
 from __future__ import annotations
 
 import contextlib
-import copy
-import functools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from workbench import st_format, unpadded
+from workbench import bf16_inference, st_format, unpadded
 from workbench.models import resolve_model
 
 POOLING_MODES = ("mean", "cls", "max")
@@ -53,61 +51,6 @@ def precision_context(precision: str, device: torch.device | str = "cpu"):
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
-
-
-BF16_TOKENS_PER_TEXT = 32  # bf16 encode packs up to batch_size x 32 padded tokens per batch
-
-
-def _token_batches(lengths: Sequence[int], max_tokens: int) -> Iterator[list[int]]:
-    """Indices longest-first by token count, packed so texts x longest length <= ``max_tokens``."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    start = 0
-    while start < len(order):
-        size = max(1, max_tokens // max(1, lengths[order[start]]))
-        yield order[start:start + size]
-        start += size
-
-
-def _pad_batch(columns: dict[str, list[list[int]]], idx: Sequence[int], pad_id: int,
-               left: bool = False) -> dict[str, torch.Tensor]:
-    """Pad the pre-tokenised rows ``idx`` of every column to the batch's longest row."""
-    width = max(len(columns["input_ids"][i]) for i in idx)
-    out = {}
-    for key, rows in columns.items():
-        fill = [pad_id if key == "input_ids" else 0] * width
-        padded = [fill[:width - len(rows[i])] + rows[i] if left else
-                  rows[i] + fill[:width - len(rows[i])] for i in idx]
-        out[key] = torch.tensor(padded, dtype=torch.long)
-    return out
-
-
-class _FusedBiasLinear(nn.Linear):
-    """``nn.Linear`` via oneDNN with the bias fused into the GEMM (CPU bf16 inference): plain
-    ``F.linear`` in bf16 spends about a third of its time broadcasting the bias first."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
-
-
-@functools.cache
-def _fused_linear_works() -> bool:
-    """Whether this torch build has the oneDNN linear and it matches ``F.linear`` (no RNG used)."""
-    x, w = torch.ones(2, 4, dtype=torch.bfloat16), torch.full((3, 4), 0.5, dtype=torch.bfloat16)
-    b = torch.arange(3, dtype=torch.bfloat16)
-    try:
-        fused = torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
-    except (RuntimeError, AttributeError):
-        return False
-    return bool(torch.equal(fused, F.linear(x, w, b)))
-
-
-def _fuse_linear_bias(model: nn.Module) -> nn.Module:
-    """Swap every plain ``nn.Linear`` of a CPU bf16 ``model`` to :class:`_FusedBiasLinear`."""
-    if torch.backends.mkldnn.is_available() and _fused_linear_works():
-        for module in model.modules():
-            if type(module) is nn.Linear:
-                module.__class__ = _FusedBiasLinear
-    return model
 
 
 class BiEncoder(nn.Module):
@@ -223,15 +166,10 @@ class BiEncoder(nn.Module):
 
     def _bf16_transformer(self) -> nn.Module:
         """A bfloat16 copy of the transformer, cached until any weight changes (storage/version)."""
-        params = list(self.transformer.parameters())
-        key = tuple((p.data_ptr(), p._version) for p in params)
+        key = bf16_inference.weights_key(self.transformer)
         cached = self.__dict__.get("_bf16_cache")
         if cached is None or cached[0] != key:
-            memo = {id(p): nn.Parameter(p.detach().to(torch.bfloat16), requires_grad=False)
-                    for p in params}  # deepcopy picks these up: no transient fp32 copy
-            model = copy.deepcopy(self.transformer, memo).to(torch.bfloat16).eval()
-            if self.device.type == "cpu":
-                model = _fuse_linear_bias(model)
+            model = bf16_inference.bf16_copy(self.transformer, fuse_bias=self.device.type == "cpu")
             object.__setattr__(self, "_bf16_cache", cached := (key, model))
         return cached[1]
 
@@ -263,11 +201,11 @@ class BiEncoder(nn.Module):
         columns = {k: list(v) for k, v in self.tokenizer(
             texts, truncation=True, max_length=self.max_seq_length).items()}
         lengths = [len(ids) for ids in columns["input_ids"]]
-        batches = list(_token_batches(lengths, batch_size * BF16_TOKENS_PER_TEXT))
+        batches = list(bf16_inference.token_batches(lengths, batch_size * bf16_inference.TOKENS_PER_TEXT))
         pad_id = self.tokenizer.pad_token_id or 0
         left = getattr(self.tokenizer, "padding_side", "right") == "left"
         for idx in tqdm(batches, desc="encode", disable=not show, leave=False):
-            yield idx, self._pooled(model, _pad_batch(columns, idx, pad_id, left), layers)
+            yield idx, self._pooled(model, bf16_inference.pad_batch(columns, idx, pad_id, left), layers)
 
     @torch.inference_mode()
     def encode_layers(self, texts: Sequence[str], layers: Sequence[int] | None = None,

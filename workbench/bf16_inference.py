@@ -1,0 +1,83 @@
+"""Fast CPU bf16 inference: a cached bf16 weight copy, bias fused into the GEMM, token-budget batches.
+
+Casting the weights once (instead of autocast re-casting them every call), packing batches by
+token count rather than text count (less padding), and letting oneDNN add the bias inside the
+matrix multiply are what make bf16 encoding several times faster than fp32 on AVX512-BF16/AMX CPUs.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+TOKENS_PER_TEXT = 32  # bf16 encode packs up to batch_size x 32 padded tokens per batch
+
+
+def token_batches(lengths: Sequence[int], max_tokens: int) -> Iterator[list[int]]:
+    """Indices longest-first by token count, packed so texts x longest length <= ``max_tokens``."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    start = 0
+    while start < len(order):
+        size = max(1, max_tokens // max(1, lengths[order[start]]))
+        yield order[start:start + size]
+        start += size
+
+
+def pad_batch(columns: dict[str, list[list[int]]], idx: Sequence[int], pad_id: int,
+               left: bool = False) -> dict[str, torch.Tensor]:
+    """Pad the pre-tokenised rows ``idx`` of every column to the batch's longest row."""
+    width = max(len(columns["input_ids"][i]) for i in idx)
+    out = {}
+    for key, rows in columns.items():
+        fill = [pad_id if key == "input_ids" else 0] * width
+        padded = [fill[:width - len(rows[i])] + rows[i] if left else
+                  rows[i] + fill[:width - len(rows[i])] for i in idx]
+        out[key] = torch.tensor(padded, dtype=torch.long)
+    return out
+
+
+class _FusedBiasLinear(nn.Linear):
+    """``nn.Linear`` via oneDNN with the bias fused into the GEMM (CPU bf16 inference): plain
+    ``F.linear`` in bf16 spends about a third of its time broadcasting the bias first."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+
+
+@functools.cache
+def _fused_linear_works() -> bool:
+    """Whether this torch build has the oneDNN linear and it matches ``F.linear`` (no RNG used)."""
+    x, w = torch.ones(2, 4, dtype=torch.bfloat16), torch.full((3, 4), 0.5, dtype=torch.bfloat16)
+    b = torch.arange(3, dtype=torch.bfloat16)
+    try:
+        fused = torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
+    except (RuntimeError, AttributeError):
+        return False
+    return bool(torch.equal(fused, F.linear(x, w, b)))
+
+
+def _fuse_linear_bias(model: nn.Module) -> nn.Module:
+    """Swap every plain ``nn.Linear`` of a CPU bf16 ``model`` to :class:`_FusedBiasLinear`."""
+    if torch.backends.mkldnn.is_available() and _fused_linear_works():
+        for module in model.modules():
+            if type(module) is nn.Linear:
+                module.__class__ = _FusedBiasLinear
+    return model
+
+
+def weights_key(model: nn.Module) -> tuple:
+    """Identifies the current weights (storage and in-place version) to invalidate a cached copy."""
+    return tuple((p.data_ptr(), p._version) for p in model.parameters())
+
+
+def bf16_copy(model: nn.Module, fuse_bias: bool = True) -> nn.Module:
+    """An eval-mode bfloat16 copy of ``model`` made without a transient fp32 copy."""
+    memo = {id(p): nn.Parameter(p.detach().to(torch.bfloat16), requires_grad=False)
+            for p in model.parameters()}  # deepcopy picks these up
+    copied = copy.deepcopy(model, memo).to(torch.bfloat16).eval()
+    return _fuse_linear_bias(copied) if fuse_bias else copied
