@@ -1,0 +1,67 @@
+"""Markdown tables for docs/results.md, read from run folders (nothing typed by hand).
+
+    python bench/results_tables.py RUN_DIR [RUN_DIR ...]
+
+Prints, for each run: the zero-shot and after-training layer x dim grids (spearman_cosine, or
+the reranker's per-layer spearman), headline metrics, training speed, wall time and emissions.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.compare import load_run, quality_column
+
+
+def markdown(frame: pd.DataFrame, index: bool = False) -> str:
+    """A GitHub markdown table (no tabulate dependency)."""
+    frame = frame.reset_index() if index else frame
+    cells = [[str(c) for c in frame.columns]] + [[f"{v:.4f}" if isinstance(v, float) else str(v)
+                                                  for v in row] for row in frame.to_numpy()]
+    lines = ["| " + " | ".join(r) + " |" for r in cells]
+    return "\n".join([lines[0], "|" + "---|" * len(frame.columns), *lines[1:]])
+
+
+def grid_table(grid: pd.DataFrame) -> str:
+    """Layers as rows, dims as columns, the grid's quality column as values."""
+    col = quality_column(grid)
+    grid = grid.astype({"layer": int})
+    if "dim" not in grid or grid["dim"].isna().all():
+        return markdown(grid[["layer", col]])
+    wide = grid.pivot(index="layer", columns="dim", values=col).sort_index(axis=1, ascending=False)
+    wide.columns = [f"{int(c)} dims" for c in wide.columns]
+    return markdown(wide, index=True)
+
+
+def run_summary(run_dir: Path) -> dict:
+    """One row: experiment, headline metrics, rows/s, train seconds, energy, CO2."""
+    view = load_run(run_dir)
+    m = view.info
+    training, emissions = m.get("training") or {}, m.get("emissions") or {}
+    row = {"run": run_dir.name, "experiment": m.get("experiment"), "status": m["health"]["status"]}
+    row.update({k: round(v, 4) for k, v in m["metrics"].items()
+                if isinstance(v, float) and k.endswith(("spearman_cosine", "_spearman"))})
+    row["train rows/s"] = round(training.get("rows_per_s") or float("nan"), 1)
+    row["train s"] = round(training.get("seconds") or float("nan"), 0)
+    row["kWh"] = emissions.get("energy_kwh")
+    row["g CO2"] = round(1000 * emissions["emissions_kg"], 2) if emissions.get("emissions_kg") else None
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("runs", nargs="+", type=Path)
+    args = parser.parse_args()
+    for run_dir in args.runs:
+        view = load_run(run_dir)
+        print(f"\n### {run_dir.name}\n\nzero-shot:\n\n{grid_table(view.grid_before)}\n")
+        print(f"after training:\n\n{grid_table(view.grid)}\n")
+    summary = pd.DataFrame([run_summary(r) for r in args.runs])
+    print("\n### Summary\n\n" + markdown(summary))
+
+
+if __name__ == "__main__":
+    main()
