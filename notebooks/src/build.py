@@ -28,7 +28,8 @@ def _cell(header: str, lines: list[str]) -> nbformat.NotebookNode:
     return cell
 
 
-def build(source: Path) -> Path:
+def notebook(source: Path) -> nbformat.NotebookNode:
+    """The clean notebook a percent-format source describes."""
     cells, header, lines = [], None, []
     for line in source.read_text().splitlines():
         if line.startswith("# %%"):
@@ -42,8 +43,13 @@ def build(source: Path) -> Path:
         "kernelspec": KERNEL, "language_info": {"name": "python"}})
     for i, cell in enumerate(nb.cells):
         cell.id = f"{source.stem}-{i:02d}"  # stable ids: rebuilding gives the same file
+    return nb
+
+
+def build(source: Path) -> Path:
+    """Write ``notebooks/<name>.ipynb`` from ``notebooks/src/<name>.py``."""
     out = SRC.parent / f"{source.stem}.ipynb"
-    nbformat.write(nb, out)
+    nbformat.write(notebook(source), out)
     return out
 
 
