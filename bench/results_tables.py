@@ -16,10 +16,16 @@ import pandas as pd
 from workbench.compare import load_run, quality_column
 
 
+def _fmt(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def markdown(frame: pd.DataFrame, index: bool = False) -> str:
     """A GitHub markdown table (no tabulate dependency)."""
     frame = frame.reset_index() if index else frame
-    cells = [[str(c) for c in frame.columns]] + [[f"{v:.4f}" if isinstance(v, float) else str(v)
+    cells = [[str(c) for c in frame.columns]] + [[_fmt(v)
                                                   for v in row] for row in frame.to_numpy()]
     lines = ["| " + " | ".join(r) + " |" for r in cells]
     return "\n".join([lines[0], "|" + "---|" * len(frame.columns), *lines[1:]])
