@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from workbench.bf16_inference import pad_batch, token_batches
+from workbench.bf16_inference import token_batches
+from workbench.padding import pad_rows
 
 TEXTS = ["a cat sits on the mat", "short", "a much longer sentence about dogs running in a park",
          "hello world", "x", "the quick brown fox jumps over the lazy dog again and again"]
@@ -52,8 +53,8 @@ def test_token_batches_cover_every_text_within_budget():
 
 def test_pad_batch_right_and_left():
     columns = {"input_ids": [[7, 8, 9], [5]], "attention_mask": [[1, 1, 1], [1]]}
-    right = pad_batch(columns, [0, 1], pad_id=0)
+    right = pad_rows(columns, [0, 1], pad_id=0)
     assert right["input_ids"].tolist() == [[7, 8, 9], [5, 0, 0]]
     assert right["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
-    left = pad_batch(columns, [1, 0], pad_id=2, left=True)
+    left = pad_rows(columns, [1, 0], pad_id=2, left=True)
     assert left["input_ids"].tolist() == [[2, 2, 5], [7, 8, 9]]

@@ -28,19 +28,6 @@ def token_batches(lengths: Sequence[int], max_tokens: int) -> Iterator[list[int]
         start += size
 
 
-def pad_batch(columns: dict[str, list[list[int]]], idx: Sequence[int], pad_id: int,
-               left: bool = False) -> dict[str, torch.Tensor]:
-    """Pad the pre-tokenised rows ``idx`` of every column to the batch's longest row."""
-    width = max(len(columns["input_ids"][i]) for i in idx)
-    out = {}
-    for key, rows in columns.items():
-        fill = [pad_id if key == "input_ids" else 0] * width
-        padded = [fill[:width - len(rows[i])] + rows[i] if left else
-                  rows[i] + fill[:width - len(rows[i])] for i in idx]
-        out[key] = torch.tensor(padded, dtype=torch.long)
-    return out
-
-
 class _FusedBiasLinear(nn.Linear):
     """``nn.Linear`` via oneDNN with the bias fused into the GEMM (CPU bf16 inference): plain
     ``F.linear`` in bf16 spends about a third of its time broadcasting the bias first."""

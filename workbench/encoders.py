@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from workbench import bf16_inference, st_format, unpadded
 from workbench.models import resolve_model
+from workbench.padding import pad_rows
 
 POOLING_MODES = ("mean", "cls", "max")
 PRECISIONS = ("fp32", "bf16")
@@ -205,7 +206,7 @@ class BiEncoder(nn.Module):
         pad_id = self.tokenizer.pad_token_id or 0
         left = getattr(self.tokenizer, "padding_side", "right") == "left"
         for idx in tqdm(batches, desc="encode", disable=not show, leave=False):
-            yield idx, self._pooled(model, bf16_inference.pad_batch(columns, idx, pad_id, left), layers)
+            yield idx, self._pooled(model, pad_rows(columns, idx, pad_id, left), layers)
 
     @torch.inference_mode()
     def encode_layers(self, texts: Sequence[str], layers: Sequence[int] | None = None,

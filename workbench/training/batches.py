@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from workbench.padding import pad_rows
 from workbench.training.config import TrainConfig, split_columns
 
 
@@ -90,17 +91,6 @@ def collate(model: Any, data: Columns, idx: Sequence[int]
     labels = None if data.labels is None else torch.tensor([data.labels[i] for i in idx])
     return features, labels
 
-
-def pad_rows(columns: dict[str, list[list[int]]], idx: Sequence[int], pad_id: int,
-             left: bool = False) -> dict[str, torch.Tensor]:
-    """Rows ``idx`` of pre-tokenised features padded to the longest, as ``tokenizer(padding=True)``."""
-    width = max(len(columns["input_ids"][i]) for i in idx)
-    out = {}
-    for key, rows in columns.items():
-        fill = [pad_id if key == "input_ids" else 0] * width
-        out[key] = torch.tensor([fill[:width - len(rows[i])] + rows[i] if left else
-                                 rows[i] + fill[:width - len(rows[i])] for i in idx])
-    return out
 
 
 def set_max_length(model: Any, max_seq_length: int | None) -> None:
