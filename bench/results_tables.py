@@ -1,6 +1,7 @@
 """Markdown tables for docs/results.md, read from run folders (nothing typed by hand).
 
     python bench/results_tables.py RUN_DIR [RUN_DIR ...]
+    python bench/results_tables.py RUN_DIR ... --cells 1x32 2x32 4x128 6x384
 
 Prints, for each run: the zero-shot and after-training layer x dim grids (spearman_cosine, or
 the reranker's per-layer spearman), headline metrics, training speed, wall time and emissions.
@@ -57,10 +58,29 @@ def run_summary(run_dir: Path) -> dict:
     return row
 
 
+def cells_table(run_dirs: list[Path], cells: list[str]) -> str:
+    """spearman_cosine of chosen ``LxD`` cells (e.g. ``2x32``), one row per run."""
+    rows = []
+    for run_dir in run_dirs:
+        grid = load_run(run_dir).grid.astype({"layer": int, "dim": int})
+        row = {"run": run_dir.name}
+        for cell in cells:
+            layer, dim = (int(x) for x in cell.split("x"))
+            hit = grid[(grid.layer == layer) & (grid.dim == dim)]
+            row[f"L{layer}/{dim}d"] = float(hit[quality_column(grid)].iloc[0]) if len(hit) else None
+        rows.append(row)
+    return markdown(pd.DataFrame(rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--cells", nargs="+", metavar="LxD",
+                        help="only a table of these cells across the runs, e.g. 2x32 4x128")
     args = parser.parse_args()
+    if args.cells:
+        print(cells_table(args.runs, args.cells))
+        return
     for run_dir in args.runs:
         view = load_run(run_dir)
         print(f"\n### {run_dir.name}\n\nzero-shot:\n\n{grid_table(view.grid_before)}\n")
