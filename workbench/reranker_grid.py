@@ -16,29 +16,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from torch import nn
 
 from workbench.evaluators.base import pair_columns
 from workbench.evaluators.ce_correlation import compute
-from workbench.evaluators.grid import _layer_holder
+from workbench.evaluators.grid import cut_blocks
 
 
 @contextlib.contextmanager
 def cut_reranker(ce: Any, k: int) -> Iterator[Any]:
     """Temporarily keep the first ``k`` blocks of ``ce.model``'s encoder (restored on exit)."""
-    base = ce.model.base_model
-    holder, leaf = _layer_holder(base)
-    blocks, config = getattr(holder, leaf), base.config
-    if not 1 <= k <= len(blocks):
-        raise ValueError(f"layer {k} is not available: the reranker has {len(blocks)} layers")
-    depth = config.num_hidden_layers
-    setattr(holder, leaf, nn.ModuleList(list(blocks)[:k]))
-    config.num_hidden_layers = k
-    try:
+    with cut_blocks(ce.model.base_model, k):
         yield ce
-    finally:
-        setattr(holder, leaf, blocks)
-        config.num_hidden_layers = depth
 
 
 def reranker_grid(ce: Any, dataset_or_pairs: Any, layers: Sequence[int] | None = None,

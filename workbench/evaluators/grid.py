@@ -59,6 +59,27 @@ def _layer_holder(transformer: nn.Module) -> tuple[nn.Module, str]:
 
 
 @contextlib.contextmanager
+def cut_blocks(transformer: nn.Module, k: int) -> Iterator[nn.Module]:
+    """Temporarily keep only the first ``k`` blocks of a Hugging Face ``transformer``.
+
+    Sets ``config.num_hidden_layers = k`` too; blocks and config are restored on exit, even
+    after an error. Shared by the bi-encoder grid and the reranker's per-layer grid.
+    """
+    holder, leaf = _layer_holder(transformer)
+    blocks, config = getattr(holder, leaf), transformer.config
+    if not 1 <= k <= len(blocks):
+        raise ValueError(f"layer {k} is not available: the model has layers 1..{len(blocks)}")
+    depth = config.num_hidden_layers
+    setattr(holder, leaf, nn.ModuleList(list(blocks)[:k]))
+    config.num_hidden_layers = k
+    try:
+        yield transformer
+    finally:
+        setattr(holder, leaf, blocks)
+        config.num_hidden_layers = depth
+
+
+@contextlib.contextmanager
 def cut_layers(model: Any, k: int) -> Iterator[Any]:
     """Temporarily keep only the first ``k`` transformer blocks (and ``num_hidden_layers = k``).
 
@@ -66,16 +87,8 @@ def cut_layers(model: Any, k: int) -> Iterator[Any]:
     the blocks and the config are restored on exit, even after an error.
     """
     model.check_cell(layer=k)
-    holder, leaf = _layer_holder(model.transformer)
-    blocks, config = getattr(holder, leaf), model.transformer.config
-    depth = config.num_hidden_layers
-    setattr(holder, leaf, nn.ModuleList(list(blocks)[:k]))
-    config.num_hidden_layers = k
-    try:
+    with cut_blocks(model.transformer, k):
         yield model
-    finally:
-        setattr(holder, leaf, blocks)
-        config.num_hidden_layers = depth
 
 
 def latency_per_depth(model: Any, texts: Sequence[str], layers: Sequence[int], batch_size: int = 64,
