@@ -11,6 +11,10 @@ FLOPs count the useful work from actual token counts (no padding): per text of L
 layer, 2 x (matmul parameters) x L + 4 x L^2 x H for attention scores and the weighted sum.
 
     python bench/encode_vs_st.py [--threads 2] [--batch-size 64] [--repeats 5]
+    python bench/encode_vs_st.py --device cuda --texts all --batch-size 256   # on a GPU
+
+``--texts all`` encodes every STS-B sentence (train, validation and test: 17,256) so a GPU run
+lasts long enough to time; Spearman is still read off the test pairs.
 """
 
 from __future__ import annotations
@@ -27,32 +31,39 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(os.environ.get("WORKBENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-MATMUL_N = 2048
-MATMUL_CALLS = 4
+MATMUL_N = {"cpu": 2048, "cuda": 8192}
+MATMUL_CALLS = {"cpu": 4, "cuda": 20}
 
 
-def load_stsb() -> tuple[list[str], list[float]]:
-    """The STS-B test texts (sentence1 then sentence2) and the gold scores."""
+def load_stsb(which: str = "test") -> tuple[list[str], list[float]]:
+    """The STS-B test texts (sentence1 then sentence2) and the gold scores; with ``which="all"``
+    the other splits' sentences follow them."""
     import pandas as pd
 
     test = pd.read_parquet(DATA / "stsb" / "test.parquet")
-    return list(test.sentence1) + list(test.sentence2), [float(s) for s in test.score]
+    texts = list(test.sentence1) + list(test.sentence2)
+    for split in ("train", "validation") if which == "all" else ():
+        frame = pd.read_parquet(DATA / "stsb" / f"{split}.parquet")
+        texts += list(frame.sentence1) + list(frame.sentence2)
+    return texts, [float(s) for s in test.score]
 
 
-def contenders(model_dir: str, texts: list[str], batch_size: int) -> dict[str, Callable[[], torch.Tensor]]:
-    """name -> zero-argument encode call returning (N, H) fp32 embeddings."""
+def contenders(model_dir: str, texts: list[str], batch_size: int,
+               device: str = "cpu") -> dict[str, Callable[[], torch.Tensor]]:
+    """name -> zero-argument encode call returning (N, H) fp32 embeddings on the CPU."""
     from sentence_transformers import SentenceTransformer
 
     from workbench.encoders import BiEncoder
 
-    wb = BiEncoder.from_pretrained(model_dir)
-    st = SentenceTransformer(model_dir, device="cpu")
-    st_bf16 = SentenceTransformer(model_dir, device="cpu").to(torch.bfloat16)
+    wb = BiEncoder.from_pretrained(model_dir).to(device)
+    st = SentenceTransformer(model_dir, device=device)
+    st_bf16 = SentenceTransformer(model_dir, device=device).to(torch.bfloat16)
 
     def st_encode(model: SentenceTransformer, autocast: bool = False) -> torch.Tensor:
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+        ctx = (torch.autocast(device, dtype=torch.bfloat16) if autocast
+               else contextlib.nullcontext())
         with ctx:
-            return model.encode(texts, batch_size=batch_size, convert_to_tensor=True).float()
+            return model.encode(texts, batch_size=batch_size, convert_to_tensor=True).float().cpu()
 
     return {
         "workbench fp32": lambda: wb.encode(texts, batch_size=batch_size, show_progress=False),
@@ -64,13 +75,16 @@ def contenders(model_dir: str, texts: list[str], batch_size: int) -> dict[str, C
     }
 
 
-def matmul_call(dtype: torch.dtype) -> Callable[[], None]:
-    """MATMUL_CALLS square matmuls of size MATMUL_N (2 N^3 FLOPs each)."""
-    a, b = torch.randn(MATMUL_N, MATMUL_N, dtype=dtype), torch.randn(MATMUL_N, MATMUL_N, dtype=dtype)
+def matmul_call(dtype: torch.dtype, device: str = "cpu") -> Callable[[], None]:
+    """MATMUL_CALLS square matmuls of size MATMUL_N (2 N^3 FLOPs each), synchronised."""
+    n = MATMUL_N[device]
+    a, b = (torch.randn(n, n, dtype=dtype, device=device) for _ in range(2))
 
     def run() -> None:
-        for _ in range(MATMUL_CALLS):
+        for _ in range(MATMUL_CALLS[device]):
             torch.matmul(a, b)
+        if device == "cuda":
+            torch.cuda.synchronize()
 
     return run
 
@@ -102,11 +116,22 @@ def timed_rounds(calls: dict[str, Callable[[], object]], repeats: int) -> dict[s
     return times
 
 
+def gpu_peaks(calls: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Peak GPU memory (MB, allocated by torch) of one call of each contender, weights included."""
+    peaks = {}
+    for name, call in calls.items():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        call()
+        peaks[name] = torch.cuda.max_memory_allocated() / 2**20
+    return peaks
+
+
 def spearman(emb: torch.Tensor, scores: list[float]) -> float:
     from scipy.stats import spearmanr
 
     n = len(scores)
-    cos = torch.nn.functional.cosine_similarity(emb[:n], emb[n:]).numpy()
+    cos = torch.nn.functional.cosine_similarity(emb[:n], emb[n:2 * n]).numpy()
     return float(spearmanr(cos, scores).statistic)
 
 
@@ -120,9 +145,11 @@ def quality(outputs: dict[str, torch.Tensor], scores: list[float]) -> dict[str, 
     return result
 
 
-def print_table(times: dict[str, list[float]], n_texts: int, flops: float, scores: dict[str, float]) -> None:
+def print_table(times: dict[str, list[float]], n_texts: int, flops: float, scores: dict[str, float],
+                device: str = "cpu") -> None:
     med = {n: statistics.median(t) for n, t in times.items()}
-    tflops = {dt: 2 * MATMUL_N**3 * MATMUL_CALLS / med[f"matmul {dt}"] / 1e12 for dt in ("bf16", "fp32")}
+    work = 2 * MATMUL_N[device] ** 3 * MATMUL_CALLS[device]
+    tflops = {dt: work / med[f"matmul {dt}"] / 1e12 for dt in ("bf16", "fp32")}
     st_bf16 = min(("ST bf16 weights", "ST bf16 autocast"), key=med.__getitem__)
     print(f"\nroofline (median): bf16 matmul {tflops['bf16']:.3f} TFLOP/s, fp32 {tflops['fp32']:.3f}"
           f" TFLOP/s (bf16/fp32 = {tflops['bf16'] / tflops['fp32']:.2f}x); model pass = "
@@ -144,14 +171,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--model", default=None, help="model folder (default all-MiniLM-L6-v2)")
+    parser.add_argument("--texts", default="test", choices=["test", "all"])
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from workbench.bf16_inference import TOKENS_PER_TEXT, token_batches
     from workbench.models import packaged_model_dir
 
-    model_dir = str(packaged_model_dir())
-    texts, scores = load_stsb()
-    calls = contenders(model_dir, texts, args.batch_size)
+    model_dir = args.model or str(packaged_model_dir())
+    texts, scores = load_stsb(args.texts)
+    calls = contenders(model_dir, texts, args.batch_size, args.device)
     outputs = {name: call() for name, call in calls.items()}  # warm-up (and the bf16 weight cast)
     from transformers import AutoConfig, AutoTokenizer
 
@@ -164,10 +194,14 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"{max(lengths)}); threads {torch.get_num_threads()}; batch {args.batch_size}; padding "
           f"efficiency: fixed batches {padding_efficiency(lengths, fixed):.2f}, workbench bf16 "
           f"token-packed {padding_efficiency(lengths, packed):.2f} ({len(packed)} batches)")
-    calls.update({"matmul bf16": matmul_call(torch.bfloat16), "matmul fp32": matmul_call(torch.float32)})
+    peaks = gpu_peaks(calls) if args.device == "cuda" else {}
+    calls.update({f"matmul {n}": matmul_call(dt, args.device)
+                  for n, dt in (("bf16", torch.bfloat16), ("fp32", torch.float32))})
     times = timed_rounds(calls, args.repeats)
     flops = model_flops(lengths, AutoConfig.from_pretrained(model_dir))
-    print_table(times, len(texts), flops, quality(outputs, scores))
+    print_table(times, len(texts), flops, quality(outputs, scores), args.device)
+    for name, mb in peaks.items():
+        print(f"peak GPU memory {name}: {mb:.0f} MB")
 
 
 if __name__ == "__main__":

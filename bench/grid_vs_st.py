@@ -7,7 +7,7 @@ every hidden state and slices dims. Both run here, in one process, on the same t
 script prints both times (wall and process CPU; the workbench runs before and after the
 reference to bracket drifting load from other jobs), the ratio and the largest |difference|.
 
-    python bench/grid_vs_st.py [--threads 2] [--bf16] [--latency]
+    python bench/grid_vs_st.py [--threads 2] [--bf16] [--latency] [--device cuda] [--model DIR]
 
 ``--bf16`` adds a workbench run under bf16 autocast (its values are compared too, but the
 equal-values claim is for fp32). ``--latency`` also times ``grid(measure_latency=True)``.
@@ -44,26 +44,33 @@ def st_cut(model, k: int) -> Iterator[None]:
         bert.encoder.layer, bert.config.num_hidden_layers = blocks, depth
 
 
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 class Timer:
     """Wall and process-CPU seconds of a block (CPU time is less hurt by other jobs' load)."""
 
     def __enter__(self) -> Timer:
+        sync()
         self.wall, self.cpu = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        sync()
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
     def __str__(self) -> str:
         return f"{self.wall:7.1f} s wall {self.cpu:7.1f} s CPU"
 
 
-def st_grid(model_dir: str, test: pd.DataFrame) -> tuple[pd.DataFrame, Timer]:
+def st_grid(model_dir: str, test: pd.DataFrame, device: str = "cpu") -> tuple[pd.DataFrame, Timer]:
     """Per-cell reference grid (model load excluded) and its timer."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
-    model = SentenceTransformer(model_dir, device="cpu")
+    model = SentenceTransformer(model_dir, device=device)
     s1, s2, scores = list(test.sentence1), list(test.sentence2), list(test.score)
     rows = []
     with Timer() as timer:
@@ -79,12 +86,12 @@ def st_grid(model_dir: str, test: pd.DataFrame) -> tuple[pd.DataFrame, Timer]:
 
 
 def our_grid(model_dir: str, test: pd.DataFrame, precision: str = "fp32",
-             measure_latency: bool = False) -> tuple[pd.DataFrame, Timer]:
+             measure_latency: bool = False, device: str = "cpu") -> tuple[pd.DataFrame, Timer]:
     """The workbench grid (model load excluded) and its timer."""
     from workbench.encoders import BiEncoder
     from workbench.evaluators import grid
 
-    encoder = BiEncoder.from_pretrained(model_dir)
+    encoder = BiEncoder.from_pretrained(model_dir).to(device)
     with Timer() as timer:
         frame = grid(encoder, test, dims=DIMS, layers=LAYERS, precision=precision,
                      measure_latency=measure_latency)
@@ -104,21 +111,26 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (reference: 2)")
     parser.add_argument("--bf16", action="store_true", help="also time the workbench in bf16")
     parser.add_argument("--latency", action="store_true", help="also time measure_latency=True")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--model", default=None, help="model folder (default all-MiniLM-L6-v2)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from workbench.data import load_dataset
     from workbench.models import packaged_model_dir
 
-    model_dir = str(packaged_model_dir())
+    model_dir, dev = args.model or str(packaged_model_dir()), args.device
     test = load_dataset("stsb", "test").to_pandas()
     print(f"all-MiniLM-L6-v2, STS-B test ({len(test):,} pairs), {len(LAYERS)} layers x "
           f"{len(DIMS)} dims, torch {torch.__version__}, {args.threads} threads, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    ours, t1 = our_grid(model_dir, test)
+    if dev == "cuda":  # untimed warm-up of both ways: CUDA context, kernels, allocator
+        our_grid(model_dir, test, device=dev)
+        st_grid(model_dir, test.head(64), device=dev)
+    ours, t1 = our_grid(model_dir, test, device=dev)
     print(f"workbench grid, fp32, one pass:   {t1}", flush=True)
-    ref, t_ref = st_grid(model_dir, test)
+    ref, t_ref = st_grid(model_dir, test, device=dev)
     print(f"sentence-transformers 6.2 per cell: {t_ref}")
-    again, t2 = our_grid(model_dir, test)
+    again, t2 = our_grid(model_dir, test, device=dev)
     print(f"workbench grid again (after):     {t2}")
     wall, cpu = (t1.wall + t2.wall) / 2, (t1.cpu + t2.cpu) / 2
     print(f"ratio (reference / mean of the two workbench runs): {t_ref.wall / wall:.1f}x wall, "
@@ -126,11 +138,11 @@ def main() -> None:
     print(f"max |diff| over 30 cells (spearman & pearson cosine): {max_diff(ours, ref):.2e} "
           f"(second run {max_diff(again, ref):.2e})")
     if args.bf16:
-        bf16, t_bf16 = our_grid(model_dir, test, precision="bf16")
+        bf16, t_bf16 = our_grid(model_dir, test, precision="bf16", device=dev)
         print(f"workbench grid, bf16 autocast:    {t_bf16}  ratio {t_ref.wall / t_bf16.wall:.1f}x "
               f"wall; max |diff| vs the fp32 reference {max_diff(bf16, ref):.2e}")
     if args.latency:
-        timed, t_lat = our_grid(model_dir, test, measure_latency=True)
+        timed, t_lat = our_grid(model_dir, test, measure_latency=True, device=dev)
         print(f"workbench grid + latency per depth: {t_lat}  ratio {t_ref.wall / t_lat.wall:.1f}x wall")
         print(timed.groupby("layer").latency_ms_per_1k.first().round(0).to_string())
     print(f"load average at the end {os.getloadavg()[0]:.1f} (other jobs share these CPUs)")

@@ -3,11 +3,10 @@
 Each case runs in its own subprocess, so every peak is clean: ``resource.getrusage`` ``ru_maxrss``
 read once after imports and model load ("loaded") and once at the end ("peak"); "delta" is what
 the work itself added on top of the loaded model. Encode: the 2,758 STS-B test sentences. Train:
-Matryoshka2dLoss(CoSENTLoss), dims 384..32, batch 16, ``--train-steps`` steps on STS-B train (the
-reference's ``m2d`` setting, cut short), through ``workbench.training.train`` and
-``SentenceTransformerTrainer``.
+each experiment of ``train_vs_st.py`` (m2d, bce, adaptive; their cpu batch sizes, bf16) for
+``--train-steps`` steps, built by that script's own setup functions on both sides.
 
-    python bench/memory.py [--threads 2] [--batch-size 64] [--train-steps 20] [--no-train]
+    python bench/memory.py [--threads 2] [--batch-size 64] [--train-steps 10] [--no-train]
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ DATA = Path(os.environ.get("WORKBENCH_DATA", Path(__file__).resolve().parents[2]
 os.environ.setdefault("WORKBENCH_DATA", str(DATA))
 DIMS = [384, 256, 128, 64, 32]
 ENCODE_CASES = ("workbench fp32", "workbench bf16", "ST fp32", "ST bf16 weights", "ST bf16 autocast")
-TRAIN_CASES = ("workbench fp32", "workbench bf16", "ST fp32", "ST bf16")
+TRAIN_CASES = tuple(f"{e} {side} bf16" for e in ("m2d", "bce", "adaptive") for side in ("workbench", "ST"))
 
 
 def peak_mb() -> float:
@@ -62,36 +61,15 @@ def encode_case(case: str, model_dir: str, batch_size: int) -> Callable[[], obje
 
 
 def train_case(case: str, model_dir: str, steps: int, out: str) -> Callable[[], object]:
-    """Load model, loss and data for ``case`` (the training hook); return the training call."""
-    from workbench.data import load_dataset
+    """Load model, loss and data for ``case`` ("<experiment> <side> <precision>"), as
+    ``train_vs_st.py`` builds them; return the training call."""
+    from train_vs_st import EXPERIMENTS, Setup, load, ours_trainer, st_trainer
 
-    data = load_dataset("stsb", "train", data_dir=DATA, max_samples=16 * steps)
-    bf16 = case.endswith("bf16")
-    if case.startswith("workbench"):
-        from workbench.encoders import BiEncoder
-        from workbench.losses import CoSENTLoss, Matryoshka2dLoss
-        from workbench.training import TrainConfig, train
-
-        model = BiEncoder.from_pretrained(model_dir)
-        loss = Matryoshka2dLoss(model, CoSENTLoss(model), matryoshka_dims=DIMS)
-        config = TrainConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=16,
-                             warmup_ratio=0.1, precision="bf16" if bf16 else "fp32",
-                             save_steps=10**9, disable_tqdm=True, track_emissions=False)
-        return lambda: train(model, loss, data, config)
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-    )
-    from sentence_transformers.sentence_transformer import losses
-
-    st = SentenceTransformer(model_dir, device="cpu")
-    loss = losses.Matryoshka2dLoss(st, losses.CoSENTLoss(st), matryoshka_dims=DIMS)
-    args = SentenceTransformerTrainingArguments(
-        output_dir=out, max_steps=steps, per_device_train_batch_size=16, warmup_ratio=0.1,
-        bf16=bf16, save_strategy="no", report_to="none", disable_tqdm=True, seed=42)
-    trainer = SentenceTransformerTrainer(model=st, args=args, train_dataset=data, loss=loss)
-    return trainer.train
+    name, side, precision = case.split()
+    exp = EXPERIMENTS[name]
+    data = load(exp.data, exp.batch * steps)
+    build = ours_trainer if side == "workbench" else st_trainer
+    return build(Setup(name, precision, "cpu", model_dir), data, 42, out)[1]
 
 
 def child(kind: str, case: str, args: argparse.Namespace) -> None:
@@ -126,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--train-steps", type=int, default=20)
+    parser.add_argument("--train-steps", type=int, default=10)
     parser.add_argument("--no-train", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "CASE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -134,10 +112,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         return child(*args.child, args)
     jobs = [("encode", c) for c in ENCODE_CASES]
     jobs += [] if args.no_train else [("train", c) for c in TRAIN_CASES]
-    print(f"{'kind':6} {'case':18} {'loaded MB':>10} {'peak MB':>8} {'delta MB':>9}")
+    print(f"{'kind':6} {'case':22} {'loaded MB':>10} {'peak MB':>8} {'delta MB':>9}")
     for kind, case in jobs:
         r = run_child(kind, case, args)
-        print(f"{kind:6} {case:18} {r['loaded_mb']:10.0f} {r['peak_mb']:8.0f} "
+        print(f"{kind:6} {case:22} {r['loaded_mb']:10.0f} {r['peak_mb']:8.0f} "
               f"{r['peak_mb'] - r['loaded_mb']:9.0f}", flush=True)
 
 

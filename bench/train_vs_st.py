@@ -1,33 +1,43 @@
 """Training speed and quality of each experiment's cpu configuration: workbench vs ST 6.2 trainers.
 
     python bench/train_vs_st.py --experiment m2d --max-rows 480
-    python bench/train_vs_st.py --experiment bce          # CrossEncoder BCE, STSB train, batch 64
+    python bench/train_vs_st.py --experiment bce --seeds 42 43 44   # CrossEncoder BCE, STSB train
     python bench/train_vs_st.py --experiment adaptive --max-rows 1280   # AdaptiveLayer(MNRL), allnli
+    python bench/train_vs_st.py --experiment m2d --device cuda --roofline   # on a GPU, with MFU
 
-Both sides: same model (all-MiniLM-L6-v2), data, seed 42, lr 5e-5, warmup 0.1, 1 epoch, bf16
-(``--precision fp32`` for the reference's default), a few untimed warm-up steps each, one process.
-Prints rows/s (wall and per CPU-second: other jobs' load disturbs wall time more), their ratio, and
-both models' final metric (STSB-test Spearman; CE correlation for the reranker), scored by the same
-evaluator. Reference rows/s on this machine (shared/reference, fp32): m2d 39.7 (bf16 53.7),
-bce 35.2, adaptive 16.5.
+Both sides: same model (all-MiniLM-L6-v2, or ``--model``), data, seed, lr 5e-5, warmup 0.1,
+1 epoch, bf16 (``--precision fp32`` for the reference's default), a few untimed warm-up steps
+each, one process. Each seed of ``--seeds`` is one repeat of both sides (seeding the random
+classifier head and dropout too); the table gives the median rows/s over seeds, the mean ± sd of
+both final metrics (STSB-test Spearman; CE correlation for the reranker, both scored by the same
+workbench evaluator) and peak GPU memory on CUDA. ``--roofline`` adds model FLOP/s (3x the
+forward FLOPs of the real tokens, no padding) as a share of the bf16 matmul rate measured in the
+same run. Reference rows/s on this machine (shared/reference, 2 threads, fp32): m2d 39.7 (bf16
+53.7), bce 35.2, adaptive 16.5.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import torch
 from datasets import Dataset
-from train_m2d_vs_st import DIMS, Clock
+from transformers import set_seed
 
 from workbench import settings
 from workbench.models import packaged_model_dir
 from workbench.training import TrainConfig, train
+
+DIMS = [384, 256, 128, 64, 32]
+HPARAMS = dict(num_train_epochs=1, learning_rate=5e-5, warmup_ratio=0.1)
 
 
 @dataclass
@@ -40,7 +50,39 @@ class Experiment:
 EXPERIMENTS = {"m2d": Experiment(("stsb/train",), 16),
                "bce": Experiment(("stsb/train",), 64),
                "adaptive": Experiment(("allnli/dev", "allnli/test"), 128, "no_duplicates")}
-HPARAMS = dict(num_train_epochs=1, learning_rate=5e-5, warmup_ratio=0.1, seed=42)
+
+
+@dataclass
+class Setup:
+    """Where and how one side trains (the command line, minus the experiment)."""
+
+    name: str
+    precision: str = "bf16"
+    device: str = "cpu"
+    model: str = field(default_factory=lambda: str(packaged_model_dir()))
+    group_by_length: bool = False
+
+
+class Clock:
+    """Wall and CPU seconds of a block (CPU time is less disturbed by other jobs' load); on CUDA
+    it synchronises at both ends and records the peak GPU memory allocated inside the block."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.cuda = device.startswith("cuda")
+        self.peak_mb = float("nan")
+
+    def __enter__(self) -> Clock:
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
 def load(parts: tuple[str, ...], max_rows: int | None = None) -> Dataset:
@@ -63,41 +105,44 @@ def score(name: str, model: Any) -> float:
     return ev(model).metrics["sts-test_spearman_cosine"]
 
 
-def ours_model_and_loss(name: str) -> tuple[Any, Any]:
+def ours_model_and_loss(s: Setup) -> tuple[Any, Any]:
     from workbench.cross_encoder import CrossEncoder
     from workbench.encoders import BiEncoder
     from workbench.losses import LOSSES
 
-    if name == "bce":
-        model = CrossEncoder.from_pretrained(packaged_model_dir())
+    if s.name == "bce":
+        model = CrossEncoder.from_pretrained(s.model)
         return model, LOSSES["BinaryCrossEntropyLoss"](model)
-    model = BiEncoder.from_pretrained(packaged_model_dir())
-    if name == "m2d":
+    model = BiEncoder.from_pretrained(s.model)
+    if s.name == "m2d":
         return model, LOSSES["Matryoshka2dLoss"](model, LOSSES["CoSENTLoss"](model), DIMS)
     return model, LOSSES["AdaptiveLayerLoss"](model, LOSSES["MultipleNegativesRankingLoss"](model),
                                               n_layers_per_step=1, kl_temperature=0.3)
 
 
-def run_ours(name: str, data: Dataset, precision: str) -> tuple[Clock, Any]:
-    exp = EXPERIMENTS[name]
-    model, loss = ours_model_and_loss(name)
-    cfg = TrainConfig(**HPARAMS, per_device_train_batch_size=exp.batch, batch_sampler=exp.sampler,
-                      precision=precision, logging_steps=50, save_steps=10**9,
+def ours_trainer(s: Setup, data: Dataset, seed: int, out: str) -> tuple[Any, Callable[[], Any]]:
+    """The workbench model and its zero-argument training call (model built after seeding)."""
+    exp = EXPERIMENTS[s.name]
+    set_seed(seed)
+    model, loss = ours_model_and_loss(s)
+    cfg = TrainConfig(**HPARAMS, seed=seed, output_dir=out, per_device_train_batch_size=exp.batch,
+                      batch_sampler=exp.sampler, precision=s.precision,
+                      group_by_length=s.group_by_length, logging_steps=50, save_steps=10**9,
                       track_emissions=False, disable_tqdm=True)
-    with Clock() as clock:
-        train(model, loss, data, cfg)
-    return clock, model
+    return model, lambda: train(model, loss, data, cfg)
 
 
-def st_trainer(name: str, data: Dataset, bf16: bool, out: str) -> tuple[Any, Any]:
+def st_trainer(s: Setup, data: Dataset, seed: int, out: str) -> tuple[Any, Callable[[], Any]]:
+    """The sentence-transformers model and its ``trainer.train`` (model built after seeding)."""
     import sentence_transformers as st
     from sentence_transformers import losses
 
-    exp = EXPERIMENTS[name]
-    common = dict(output_dir=out, **HPARAMS, per_device_train_batch_size=exp.batch, bf16=bf16,
-                  use_cpu=True, save_strategy="no", report_to=[], logging_steps=50,
-                  disable_tqdm=True)
-    if name == "bce":
+    exp = EXPERIMENTS[s.name]
+    set_seed(seed)
+    common = dict(output_dir=out, **HPARAMS, seed=seed, per_device_train_batch_size=exp.batch,
+                  bf16=s.precision == "bf16", use_cpu=s.device == "cpu", save_strategy="no",
+                  report_to=[], logging_steps=50, disable_tqdm=True)
+    if s.name == "bce":
         from sentence_transformers.cross_encoder import (
             CrossEncoder,
             CrossEncoderTrainer,
@@ -105,36 +150,111 @@ def st_trainer(name: str, data: Dataset, bf16: bool, out: str) -> tuple[Any, Any
         )
         from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-        model = CrossEncoder(str(packaged_model_dir()), num_labels=1, device="cpu")
-        args = CrossEncoderTrainingArguments(**common)
-        return model, CrossEncoderTrainer(model=model, args=args, train_dataset=data,
-                                          loss=BinaryCrossEntropyLoss(model))
-    model = st.SentenceTransformer(str(packaged_model_dir()), device="cpu")
-    if name == "m2d":
+        model = CrossEncoder(s.model, num_labels=1, device=s.device)
+        trainer = CrossEncoderTrainer(model=model, args=CrossEncoderTrainingArguments(**common),
+                                      train_dataset=data, loss=BinaryCrossEntropyLoss(model))
+        return model, trainer.train
+    model = st.SentenceTransformer(s.model, device=s.device)
+    if s.name == "m2d":
         loss = losses.Matryoshka2dLoss(model, losses.CoSENTLoss(model), DIMS)
     else:
         loss = losses.AdaptiveLayerLoss(model, losses.MultipleNegativesRankingLoss(model),
                                         n_layers_per_step=1, kl_temperature=0.3)
-    sampler = "no_duplicates" if exp.sampler == "no_duplicates" else "batch_sampler"
-    args = st.SentenceTransformerTrainingArguments(**common, batch_sampler=sampler)
-    return model, st.SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
-                                                loss=loss)
+    args = st.SentenceTransformerTrainingArguments(**common, batch_sampler=exp.sampler)
+    trainer = st.SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
+    return model, trainer.train
 
 
-def run_st(name: str, data: Dataset, bf16: bool, out: str) -> tuple[Clock, str]:
-    model, trainer = st_trainer(name, data, bf16, out)
-    with Clock() as clock:
-        trainer.train()
-    folder = os.path.join(out, "model")
-    model.save_pretrained(folder) if name == "bce" else model.save(folder)
-    return clock, folder
-
-
-def load_st_result(name: str, folder: str) -> Any:
+def st_as_workbench(s: Setup, model: Any, out: str) -> Any:
+    """Save the reference model and reload it in the workbench, so one evaluator scores both."""
     from workbench.cross_encoder import CrossEncoder
     from workbench.encoders import BiEncoder
 
-    return (CrossEncoder if name == "bce" else BiEncoder).from_pretrained(folder)
+    folder = os.path.join(out, "st-model")
+    model.save_pretrained(folder) if s.name == "bce" else model.save(folder)
+    loaded = (CrossEncoder if s.name == "bce" else BiEncoder).from_pretrained(folder)
+    return loaded.to(s.device)
+
+
+@dataclass
+class Result:
+    side: str
+    seed: int
+    rows: int
+    clock: Clock
+    metric: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.clock.wall
+
+
+def run_side(side: str, s: Setup, data: Dataset, seed: int, scored: bool = True) -> Result:
+    """Train one side on ``data`` (timed), then score it unless this is a warm-up."""
+    with tempfile.TemporaryDirectory() as out:
+        model, call = (ours_trainer if side == "workbench" else st_trainer)(s, data, seed, out)
+        with Clock(s.device) as clock:
+            call()
+        if not scored:
+            return Result(side, seed, len(data), clock, float("nan"))
+        trained = model if side == "workbench" else st_as_workbench(s, model, out)
+        metric = score(s.name, trained)
+    r = Result(side, seed, len(data), clock, metric)
+    print(f"  seed {seed} {side:10s}: {r.rows_per_s:7.1f} rows/s wall, "
+          f"{len(data) / clock.cpu:7.1f} rows per CPU-s, peak GPU {clock.peak_mb:6.0f} MB, "
+          f"final metric {metric:.4f}", flush=True)
+    return r
+
+
+def train_flops(s: Setup, data: Dataset) -> float:
+    """3 x forward FLOPs (forward + backward) over the real tokens of one epoch of ``data``."""
+    from encode_vs_st import model_flops
+    from transformers import AutoConfig, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(s.model)
+    texts = [c for c in data.column_names if c not in ("score", "label")]
+    if s.name == "bce":
+        enc = tok(list(data[texts[0]]), list(data[texts[1]]), truncation=True, max_length=512)
+        lengths = [len(ids) for ids in enc["input_ids"]]
+    else:
+        lengths = [len(ids) for c in texts
+                   for ids in tok(list(data[c]), truncation=True, max_length=256)["input_ids"]]
+    return 3 * model_flops(lengths, AutoConfig.from_pretrained(s.model))
+
+
+def summarise(results: list[Result], flops: float | None, peak_tflops: float | None) -> None:
+    print(f"\n{'side':10} {'median rows/s':>13} {'metric mean':>11} {'sd':>7} {'peak GPU MB':>11}"
+          + (f" {'model TFLOP/s':>13} {'% bf16 matmul':>13}" if flops else ""))
+    by_side: dict[str, list[Result]] = {}
+    for r in results:
+        by_side.setdefault(r.side, []).append(r)
+    for side, rs in by_side.items():
+        med = statistics.median(r.clock.wall for r in rs)
+        metrics = [r.metric for r in rs]
+        sd = statistics.stdev(metrics) if len(rs) > 1 else float("nan")
+        line = (f"{side:10} {rs[0].rows / med:13.1f} {statistics.mean(metrics):11.4f} {sd:7.4f} "
+                f"{max(r.clock.peak_mb for r in rs):11.0f}")
+        if flops and peak_tflops:
+            rate = flops / med / 1e12
+            line += f" {rate:13.3f} {100 * rate / peak_tflops:12.1f}%"
+        print(line)
+    if len(by_side) == 2:
+        ours, ref = by_side["workbench"], by_side["ST trainer"]
+        wall = statistics.median(r.clock.wall for r in ref) / statistics.median(r.clock.wall for r in ours)
+        cpu = statistics.median(r.clock.cpu for r in ref) / statistics.median(r.clock.cpu for r in ours)
+        delta = statistics.mean(r.metric for r in ours) - statistics.mean(r.metric for r in ref)
+        print(f"speed ratio (medians) {wall:.2f}x wall, {cpu:.2f}x CPU time (target >= 1.5x); "
+              f"delta mean metric {delta:+.4f} over {len(ours)} seed(s) (target |delta| <= 0.005)")
+
+
+def bf16_matmul_tflops(device: str, n: int, calls: int = 10) -> float:
+    """Median-free simple rate of ``calls`` square bf16 matmuls after one warm-up."""
+    a = torch.randn(n, n, dtype=torch.bfloat16, device=device)
+    torch.matmul(a, a)
+    with Clock(device) as clock:
+        for _ in range(calls):
+            torch.matmul(a, a)
+    return 2 * n**3 * calls / clock.wall / 1e12
 
 
 def main() -> None:
@@ -142,29 +262,43 @@ def main() -> None:
     parser.add_argument("--experiment", default="m2d", choices=sorted(EXPERIMENTS))
     parser.add_argument("--max-rows", type=int, default=None, help="train rows (default: all)")
     parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="one repeat per seed")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--model", default=None, help="model folder (default all-MiniLM-L6-v2)")
+    parser.add_argument("--group-by-length", action="store_true",
+                        help="workbench only: length-grouped batches (changes the batch mix)")
+    parser.add_argument("--skip-st", action="store_true", help="only the workbench side")
+    parser.add_argument("--padded", action="store_true",
+                        help="workbench on Hugging Face's padded forward (no padding-free path)")
+    parser.add_argument("--roofline", action="store_true", help="model FLOP/s vs bf16 matmul")
     parser.add_argument("--no-warm-up", action="store_true", help="skip the untimed warm-up")
     parser.add_argument("--threads", type=int, default=2,
                         help="torch threads (1 when other jobs load the cores: 2 threads on one "
                              "free core mostly wait for each other)")
     args = parser.parse_args()
-    name, bf16 = args.experiment, args.precision == "bf16"
+    s = Setup(args.experiment, args.precision, args.device, args.model or str(packaged_model_dir()),
+              args.group_by_length)
     torch.set_num_threads(max(1, min(args.threads, os.cpu_count() or 1)))
-    data = load(EXPERIMENTS[name].data, args.max_rows)
-    with tempfile.TemporaryDirectory() as out:
-        if not args.no_warm_up:
-            few = data.select(range(min(len(data), 3 * EXPERIMENTS[name].batch)))
-            run_ours(name, few, args.precision)
-            run_st(name, few, bf16, out)
-        ours, model = run_ours(name, data, args.precision)
-        ours_metric = score(name, model)
-        ref, folder = run_st(name, data, bf16, out)
-        ref_metric = score(name, load_st_result(name, folder))
-    for who, clock, metric in (("workbench", ours, ours_metric), ("ST trainer", ref, ref_metric)):
-        print(f"{who:10s} {name} {args.precision}: {len(data) / clock.wall:6.1f} rows/s wall, "
-              f"{len(data) / clock.cpu:6.1f} rows per CPU-s, final metric {metric:.4f}")
-    print(f"speed ratio {ref.wall / ours.wall:.2f}x wall, {ref.cpu / ours.cpu:.2f}x CPU time "
-          f"(target >= 1.5x); |delta metric| {abs(ours_metric - ref_metric):.4f} "
-          f"(target <= 0.005)")
+    if args.padded:
+        from workbench import unpadded
+
+        unpadded.supports = unpadded.supports_classifier = lambda *_: False
+    data = load(EXPERIMENTS[s.name].data, args.max_rows)
+    sides = ["workbench"] + ([] if args.skip_st else ["ST trainer"])
+    print(f"{s.name}: {len(data)} rows, {s.precision}, device {s.device}, "
+          f"{torch.get_num_threads()} threads, seeds {args.seeds}"
+          f"{', workbench padded' if args.padded else ''}", flush=True)
+    if not args.no_warm_up:
+        few = data.select(range(min(len(data), 3 * EXPERIMENTS[s.name].batch)))
+        for side in sides:
+            run_side(side, s, few, args.seeds[0], scored=False)
+    results = [run_side(side, s, data, seed) for seed in args.seeds for side in sides]
+    flops = train_flops(s, data) if args.roofline else None
+    peak = bf16_matmul_tflops(s.device, 8192 if s.device != "cpu" else 2048) if args.roofline else None
+    if peak:
+        print(f"bf16 matmul rate measured now: {peak:.3f} TFLOP/s; one epoch = {flops / 1e12:.2f}"
+              f" TFLOP (3 x useful forward)")
+    summarise(results, flops, peak)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,13 @@ TEXTS = ["a man is playing a guitar on the stage tonight", "a dog", "two girls a
          "hi", "an old red car is parked in front of the big house"]
 
 
+@pytest.fixture(autouse=True, params=[32, 2], ids=["one-bucket", "buckets-of-2"])
+def bucket_size(request, monkeypatch):
+    """Every test runs with one attention bucket and with length buckets of two sequences."""
+    monkeypatch.setattr(unpadded, "BUCKET_SEQUENCES", request.param)
+    return request.param
+
+
 def _no_dropout(module: torch.nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, torch.nn.Dropout):
