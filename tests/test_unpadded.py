@@ -122,3 +122,14 @@ def test_classifier_needs_cls_first(tiny_ce_dir):
     left = {k: v.flip(1) for k, v in feats.items()}  # left padding: position 0 may be padding
     assert not unpadded.supports_classifier(ce.model, left)
     assert not unpadded.supports_classifier(ce.model.bert, feats)
+
+
+def test_bucket_layout_scatters_each_token_to_its_own_slot(tiny_encoder, bucket_size):
+    """Unique slots: the scatter into buckets and its gradient never add two rows into one."""
+    feats = tiny_encoder.tokenize(TEXTS)
+    layout = unpadded._layout(feats)
+    lengths = feats["attention_mask"].sum(1)
+    assert len(layout.sizes) == -(-len(TEXTS) // bucket_size)
+    assert len(layout.slot) == int(lengths.sum()) == len(set(layout.slot.tolist()))
+    assert sum(n * longest for n, longest in layout.sizes) >= len(layout.slot)
+    assert sorted(layout.seqs.tolist()) == list(range(len(TEXTS)))

@@ -66,20 +66,19 @@ class Layout:
 
     ``keep`` indexes the real tokens in the flat ``(batch * longest)`` layout (token rows are
     ordered by sequence); ``shape`` is ``(batch, longest)``. Attention runs in buckets of
-    sequences of similar length (:func:`_buckets`), each padded only to its own longest:
-    ``gather`` lists, bucket after bucket, the token row behind every padded slot (padding slots
-    point at an appended zero row), ``sizes`` the buckets' ``(sequences, longest)``, ``masks``
-    their key masks; ``unbucket`` picks the real slots back in token-row order, and
-    ``seq_order`` the buckets' sequences back in batch order.
+    sequences of similar length (:func:`_buckets`), each padded only to its own longest, laid
+    end to end: ``slot`` gives each token row's slot there (unique indices, so the scatter and
+    its gradient never accumulate into one row: fast on CUDA too), ``sizes`` the buckets'
+    ``(sequences, longest)``, ``masks`` their key masks, ``seqs`` the sequences bucket after
+    bucket and ``seq_order`` the inverse permutation (back to batch order).
     """
 
     keep: Tensor
     shape: tuple[int, int]
-    gather: Tensor
+    slot: Tensor
     sizes: list[tuple[int, int]]
     masks: list[Tensor]
     seqs: Tensor
-    unbucket: Tensor
     seq_order: Tensor
 
 
@@ -92,20 +91,20 @@ def _buckets(lengths: Tensor, per_bucket: int) -> list[Tensor]:
 def _layout(features: dict[str, Tensor]) -> Layout:
     mask = features["attention_mask"]
     lengths = (mask != 0).sum(1)
-    starts, dummy = lengths.cumsum(0) - lengths, int(lengths.sum())
+    starts = lengths.cumsum(0) - lengths
     per_bucket = BUCKET_SEQUENCES if mask.device.type == "cpu" else mask.shape[0]
-    gather, real, sizes, masks, seqs = [], [], [], [], _buckets(lengths, per_bucket)
+    rows, sizes, masks, seqs = [], [], [], _buckets(lengths, per_bucket)
     for bucket in seqs:
         slots = torch.arange(int(lengths[bucket].max()), device=mask.device)
         is_real = slots < lengths[bucket, None]
-        gather.append(torch.where(is_real, starts[bucket, None] + slots, dummy).reshape(-1))
-        real.append(is_real.reshape(-1))
+        rows.append(torch.where(is_real, starts[bucket, None] + slots, -1).reshape(-1))
         sizes.append((len(bucket), len(slots)))
         masks.append(is_real[:, None, None, :])
-    gather, real, order = torch.cat(gather), torch.cat(real), torch.cat(seqs)
-    slots = real.nonzero().squeeze(1)  # real slots, in bucket order
-    return Layout(mask.reshape(-1).nonzero().squeeze(1), (mask.shape[0], mask.shape[1]), gather,
-                  sizes, masks, order, slots[gather[slots].argsort()], order.argsort())
+    rows, order = torch.cat(rows), torch.cat(seqs)  # token row per slot (-1: padding)
+    real = (rows >= 0).nonzero().squeeze(1)
+    slot = torch.empty_like(real).index_copy_(0, rows[real], real)
+    return Layout(mask.reshape(-1).nonzero().squeeze(1), (mask.shape[0], mask.shape[1]), slot,
+                  sizes, masks, order, order.argsort())
 
 
 def _attention(attn: nn.Module, hidden: Tensor, layout: Layout, rows: Tensor | None = None) -> Tensor:
@@ -119,10 +118,11 @@ def _attention(attn: nn.Module, hidden: Tensor, layout: Layout, rows: Tensor | N
     projections = (attn.key, attn.value) if rows is not None else (attn.query, attn.key, attn.value)
     fused = F.linear(hidden, torch.cat([p.weight for p in projections]),  # one GEMM for all
                      torch.cat([p.bias for p in projections]))
-    fused = torch.cat([fused, fused.new_zeros(1, fused.shape[1])])[layout.gather]  # one gather
+    slots = sum(n * longest for n, longest in layout.sizes)
+    fused = fused.new_zeros(slots, fused.shape[1]).index_copy(0, layout.slot, fused)
     chunks = fused.split([n * longest for n, longest in layout.sizes])
     if rows is not None:  # the query rows, bucket by bucket
-        queries = attn.query(hidden[rows])[layout.seqs].view(-1, heads, 1, size)
+        queries = attn.query(hidden[rows]).index_select(0, layout.seqs).view(-1, heads, 1, size)
         queries = queries.split([n for n, _ in layout.sizes])
     dropout = attn.dropout.p if attn.training else 0.0
     outs = []
@@ -132,7 +132,7 @@ def _attention(attn: nn.Module, hidden: Tensor, layout: Layout, rows: Tensor | N
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=layout.masks[i],
                                              scale=attn.scaling, dropout_p=dropout)
         outs.append(out.transpose(1, 2).reshape(-1, heads * size))
-    return torch.cat(outs)[layout.seq_order if rows is not None else layout.unbucket]
+    return torch.cat(outs).index_select(0, layout.seq_order if rows is not None else layout.slot)
 
 
 def _layer(layer: nn.Module, hidden: Tensor, layout: Layout, rows: Tensor | None = None) -> Tensor:
