@@ -4,7 +4,8 @@
     python bench/results_tables.py RUN_DIR ... --cells 1x32 2x32 4x128 6x384
 
 Prints, for each run: the zero-shot and after-training layer x dim grids (spearman_cosine, or
-the reranker's per-layer spearman), headline metrics, training speed, wall time and emissions.
+the reranker's per-layer spearman), per layer count the quality retained and measured speed-up
+(runs whose grid has latency), headline metrics, training speed, wall time and emissions.
 """
 
 from __future__ import annotations
@@ -72,6 +73,23 @@ def cells_table(run_dirs: list[Path], cells: list[str]) -> str:
     return markdown(pd.DataFrame(rows))
 
 
+def depth_table(view) -> str | None:
+    """Per layer count at full width: quality before/after, retained, latency and speed-up."""
+    after, before = view.grid, view.grid_before
+    if "latency_ms_per_1k" not in after or after["latency_ms_per_1k"].isna().all():
+        return None
+    col, width = quality_column(after), after["dim"].max()
+    a = after[after.dim == width].set_index("layer").sort_index()
+    b = before[before.dim == width].set_index("layer")[quality_column(before)]
+    full, latency = a[col].iloc[-1], a["latency_ms_per_1k"]
+    table = pd.DataFrame({"layers kept": a.index.astype(int), "zero-shot": b.reindex(a.index).values,
+                          "after": a[col].values,
+                          "quality retained": [f"{100 * v / full:.1f}%" for v in a[col]],
+                          "latency ms / 1k texts": latency.round(0).values,
+                          "speed-up vs all layers": [f"{latency.iloc[-1] / v:.2f}x" for v in latency]})
+    return markdown(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("runs", nargs="+", type=Path)
@@ -85,6 +103,8 @@ def main() -> None:
         view = load_run(run_dir)
         print(f"\n### {run_dir.name}\n\nzero-shot:\n\n{grid_table(view.grid_before)}\n")
         print(f"after training:\n\n{grid_table(view.grid)}\n")
+        if (depth := depth_table(view)) is not None:
+            print(f"per layer count, full width:\n\n{depth}\n")
     summary = pd.DataFrame([run_summary(r) for r in args.runs])
     print("\n### Summary\n\n" + markdown(summary))
 
