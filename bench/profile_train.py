@@ -22,6 +22,23 @@ from train_vs_st import EXPERIMENTS, Setup, load, ours_trainer
 from workbench import unpadded
 
 
+def padding_stats(name: str, model: str, seed: int = 0) -> str:
+    """Mean tokens per text and mean longest text per (randomly drawn) training batch, over the
+    experiment's whole training data: how much of padded attention is padding."""
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    exp, tok = EXPERIMENTS[name], AutoTokenizer.from_pretrained(model)
+    data = load(exp.data)
+    cols = [c for c in data.column_names if c not in ("score", "label")]
+    lengths = np.array([[len(ids) for ids in tok(list(data[c]))["input_ids"]] for c in cols]).T
+    order = np.random.default_rng(seed).permutation(len(lengths))
+    longest = [lengths[order[i:i + exp.batch]].max() for i in range(0, len(order), exp.batch)]
+    return (f"{len(cols)} text column(s), mean {lengths.mean():.1f} tokens a text, mean longest "
+            f"per batch of {exp.batch} {np.mean(longest):.1f} (real share of a padded block: "
+            f"{lengths.mean() / np.mean(longest):.0%})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default="adaptive", choices=sorted(EXPERIMENTS))
@@ -42,7 +59,7 @@ def main() -> None:
             call()
         wall = time.perf_counter() - start
     print(f"{args.experiment}: {len(data)} rows, bucket {args.bucket or 'none'}, "
-          f"{wall:.1f} s under the profiler")
+          f"{wall:.1f} s under the profiler; {padding_stats(args.experiment, setup.model)}")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.top,
                                     max_name_column_width=40))
 

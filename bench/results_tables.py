@@ -2,6 +2,7 @@
 
     python bench/results_tables.py RUN_DIR [RUN_DIR ...]
     python bench/results_tables.py RUN_DIR ... --cells 1x32 2x32 4x128 6x384
+    python bench/results_tables.py RUN_DIR ... --figure docs/img/research_grids.png
 
 Prints, for each run: the zero-shot and after-training layer x dim grids (spearman_cosine, or
 the reranker's per-layer spearman), per layer count the quality retained and measured speed-up
@@ -90,12 +91,30 @@ def depth_table(view) -> str | None:
     return markdown(table)
 
 
+def save_figure(run_dirs: list[Path], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from workbench.compare import plot_grid_multiples
+
+    axes = plot_grid_multiples([load_run(r) for r in run_dirs])
+    fig = axes.flat[0].figure
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--cells", nargs="+", metavar="LxD",
                         help="only a table of these cells across the runs, e.g. 2x32 4x128")
+    parser.add_argument("--figure", type=Path, help="also save the runs' layer x dim heatmaps "
+                        "side by side on one colour scale (workbench.compare) to this PNG")
     args = parser.parse_args()
+    if args.figure:
+        save_figure(args.runs, args.figure)
     if args.cells:
         print(cells_table(args.runs, args.cells))
         return
