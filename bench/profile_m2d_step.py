@@ -49,16 +49,25 @@ def ours_step(precision: str, cols, labels) -> Callable[[], dict[str, float]]:
     module.train()
     run = SimpleNamespace(model=enc, accelerator=acc)  # what train_step's autocast needs
 
+    return phased_step(enc.tokenize, lambda: encoder_autocast(run), module, acc, opt, cols, labels)
+
+
+def phased_step(tokenize, forward_context, loss, acc, opt, cols, labels,
+                params=None) -> Callable[[], dict[str, float]]:
+    """One training step, timed phase by phase: tokenize, forward+loss (inside
+    ``forward_context()``), backward, clip + AdamW step."""
+    params = list(loss.parameters() if params is None else params)
+
     def step() -> dict[str, float]:
         t = [time.perf_counter()]
-        feats = [enc.tokenize(c) for c in cols]
+        feats = [tokenize(c) for c in cols]
         t.append(time.perf_counter())
-        with encoder_autocast(run):
-            value = module(feats, labels)
+        with forward_context():
+            value = loss(feats, labels)
         t.append(time.perf_counter())
         acc.backward(value)
         t.append(time.perf_counter())
-        acc.clip_grad_norm_(module.parameters(), 1.0)
+        acc.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         t.append(time.perf_counter())
@@ -82,22 +91,8 @@ def st_step(precision: str, cols, labels) -> Callable[[], dict[str, float]]:
     opt = trainer.create_optimizer()
     model.train()
 
-    def step() -> dict[str, float]:
-        t = [time.perf_counter()]
-        feats = [model.tokenize(c) for c in cols]
-        t.append(time.perf_counter())
-        with trainer.compute_loss_context_manager():
-            value = loss(feats, labels)
-        t.append(time.perf_counter())
-        acc.backward(value)
-        t.append(time.perf_counter())
-        acc.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        t.append(time.perf_counter())
-        return dict(zip(("tokenize", "forward", "backward", "optim"),
-                        (b - a for a, b in zip(t, t[1:], strict=False)), strict=True))
-    return step
+    return phased_step(model.tokenize, trainer.compute_loss_context_manager, loss, acc, opt, cols,
+                       labels, params=model.parameters())
 
 
 def op_counts(step: Callable[[], dict[str, float]]) -> Counter:
