@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from timing import Clock
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WORKBENCH_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -44,28 +45,7 @@ def st_cut(model, k: int) -> Iterator[None]:
         bert.encoder.layer, bert.config.num_hidden_layers = blocks, depth
 
 
-def sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-class Timer:
-    """Wall and process-CPU seconds of a block (CPU time is less hurt by other jobs' load)."""
-
-    def __enter__(self) -> Timer:
-        sync()
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sync()
-        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
-
-    def __str__(self) -> str:
-        return f"{self.wall:7.1f} s wall {self.cpu:7.1f} s CPU"
-
-
-def st_grid(model_dir: str, test: pd.DataFrame, device: str = "cpu") -> tuple[pd.DataFrame, Timer]:
+def st_grid(model_dir: str, test: pd.DataFrame, device: str = "cpu") -> tuple[pd.DataFrame, Clock]:
     """Per-cell reference grid (model load excluded) and its timer."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
@@ -73,7 +53,7 @@ def st_grid(model_dir: str, test: pd.DataFrame, device: str = "cpu") -> tuple[pd
     model = SentenceTransformer(model_dir, device=device)
     s1, s2, scores = list(test.sentence1), list(test.sentence2), list(test.score)
     rows = []
-    with Timer() as timer:
+    with Clock(device) as timer:
         for k in LAYERS:
             with st_cut(model, k):
                 for dim in DIMS:
@@ -86,13 +66,13 @@ def st_grid(model_dir: str, test: pd.DataFrame, device: str = "cpu") -> tuple[pd
 
 
 def our_grid(model_dir: str, test: pd.DataFrame, precision: str = "fp32",
-             measure_latency: bool = False, device: str = "cpu") -> tuple[pd.DataFrame, Timer]:
+             measure_latency: bool = False, device: str = "cpu") -> tuple[pd.DataFrame, Clock]:
     """The workbench grid (model load excluded) and its timer."""
     from workbench.encoders import BiEncoder
     from workbench.evaluators import grid
 
     encoder = BiEncoder.from_pretrained(model_dir).to(device)
-    with Timer() as timer:
+    with Clock(device) as timer:
         frame = grid(encoder, test, dims=DIMS, layers=LAYERS, precision=precision,
                      measure_latency=measure_latency)
     return frame, timer

@@ -22,7 +22,6 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import pandas as pd
 import torch
 from datasets import Dataset
+from timing import Clock
 from transformers import set_seed
 
 from workbench import settings
@@ -61,28 +61,6 @@ class Setup:
     device: str = "cpu"
     model: str = field(default_factory=lambda: str(packaged_model_dir()))
     group_by_length: bool = False
-
-
-class Clock:
-    """Wall and CPU seconds of a block (CPU time is less disturbed by other jobs' load); on CUDA
-    it synchronises at both ends and records the peak GPU memory allocated inside the block."""
-
-    def __init__(self, device: str = "cpu") -> None:
-        self.cuda = device.startswith("cuda")
-        self.peak_mb = float("nan")
-
-    def __enter__(self) -> Clock:
-        if self.cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.cuda:
-            torch.cuda.synchronize()
-            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
-        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
 def load(parts: tuple[str, ...], max_rows: int | None = None) -> Dataset:
@@ -247,14 +225,16 @@ def summarise(results: list[Result], flops: float | None, peak_tflops: float | N
               f"delta mean metric {delta:+.4f} over {len(ours)} seed(s) (target |delta| <= 0.005)")
 
 
-def bf16_matmul_tflops(device: str, n: int, calls: int = 10) -> float:
-    """Median-free simple rate of ``calls`` square bf16 matmuls after one warm-up."""
-    a = torch.randn(n, n, dtype=torch.bfloat16, device=device)
-    torch.matmul(a, a)
+def bf16_matmul_tflops(device: str) -> float:
+    """Rate of ``encode_vs_st``'s square bf16 matmuls on ``device``, after one warm-up call."""
+    from encode_vs_st import MATMUL_CALLS, MATMUL_N, matmul_call
+
+    kind = torch.device(device).type
+    run = matmul_call(torch.bfloat16, kind)
+    run()
     with Clock(device) as clock:
-        for _ in range(calls):
-            torch.matmul(a, a)
-    return 2 * n**3 * calls / clock.wall / 1e12
+        run()
+    return 2 * MATMUL_N[kind] ** 3 * MATMUL_CALLS[kind] / clock.wall / 1e12
 
 
 def main() -> None:
@@ -294,7 +274,7 @@ def main() -> None:
             run_side(side, s, few, args.seeds[0], scored=False)
     results = [run_side(side, s, data, seed) for seed in args.seeds for side in sides]
     flops = train_flops(s, data) if args.roofline else None
-    peak = bf16_matmul_tflops(s.device, 8192 if s.device != "cpu" else 2048) if args.roofline else None
+    peak = bf16_matmul_tflops(s.device) if args.roofline else None
     if peak:
         print(f"bf16 matmul rate measured now: {peak:.3f} TFLOP/s; one epoch = {flops / 1e12:.2f}"
               f" TFLOP (3 x useful forward)")
