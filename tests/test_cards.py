@@ -9,14 +9,14 @@ import yaml
 from huggingface_hub import ModelCard
 from run_factory import make_run_folder
 
-from workbench.cards import (
+from workbench.reports.cards import (
     co2_eq_emissions,
     degenerate_diagnosis,
     group_metrics,
     split_metric_key,
     write_card,
 )
-from workbench.compare import load_run
+from workbench.runs.compare import load_run
 
 
 def _front_matter(text: str) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench import cli
+from workbench.cli import main as cli
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "tiny_stsb.csv"
 

@@ -9,7 +9,7 @@ import matplotlib
 import pytest
 from run_factory import make_run_folder
 
-from workbench import compare
+from workbench.runs import compare
 
 matplotlib.use("Agg")
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"

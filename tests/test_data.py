@@ -7,7 +7,7 @@ from pathlib import Path
 import datasets
 import pytest
 
-from workbench import data
+from workbench.data import datasets as data
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "tiny_stsb.csv"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from workbench.bf16_inference import token_batches
-from workbench.padding import pad_rows
+from workbench.fast.bf16_inference import token_batches
+from workbench.fast.padding import pad_rows
 
 TEXTS = ["a cat sits on the mat", "short", "a much longer sentence about dogs running in a park",
          "hello world", "x", "the quick brown fox jumps over the lazy dog again and again"]

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModel
 
-from workbench.encoders import BiEncoder, pool, truncate
+from workbench.models.bi_encoder import BiEncoder, pool, truncate
 
 TEXTS = ["a man is playing guitar", "a woman is riding a horse on the beach",
          "two dogs", "the child is reading a book in the park with her old cat"]

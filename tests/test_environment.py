@@ -38,7 +38,7 @@ def test_torch_pin_is_the_same_everywhere():
 
 
 def test_console_script_points_at_cli_main():
-    from workbench import cli
+    from workbench.cli import main as cli
 
-    assert _pyproject()["project"]["scripts"]["workbench"] == "workbench.cli:main"
+    assert _pyproject()["project"]["scripts"]["workbench"] == "workbench.cli.main:main"
     assert callable(cli.main)

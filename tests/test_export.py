@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from sentence_transformers import SentenceTransformer
 
-from workbench.encoders import BiEncoder
-from workbench.export import export_cut
+from workbench.models.bi_encoder import BiEncoder
+from workbench.models.export import export_cut
 
 TEXTS = ["a man is playing guitar", "a woman is riding a horse on the beach", "two dogs",
          "the child is reading a book in the park"]

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from workbench import models
-from workbench.encoders import BiEncoder
+from workbench.models import specs as models
+from workbench.models.bi_encoder import BiEncoder
 
 
 def test_minilm_alias_resolves_to_the_packaged_folder(minilm_dir):

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench import plots
+from workbench.reports import plots
 
 
 @pytest.fixture()

@@ -10,8 +10,10 @@ import nbformat
 import pandas as pd
 import pytest
 
-from workbench import cli, run_folder, runs
-from workbench.cli_runs import split_values, sweep_points
+from workbench.cli import main as cli
+from workbench.cli.runs import split_values, sweep_points
+from workbench.runs import execute as runs
+from workbench.runs import folder as run_folder
 
 EXPERIMENTS = ("adaptive_layer", "matryoshka_2d", "bce_reranker")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.samplers import SAMPLERS, NoDuplicatesBatchSampler, ShuffledBatchSampler
+from workbench.data.samplers import SAMPLERS, NoDuplicatesBatchSampler, ShuffledBatchSampler
 
 # 60 rows with heavy reuse: anchors repeat every 7 rows, some positives equal other anchors.
 ROWS = [(f"anchor {i % 7}", f"positive {i}" if i % 5 else f"anchor {(i + 3) % 7}")

@@ -11,7 +11,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Normalize, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling
 
-from workbench.encoders import BiEncoder
+from workbench.models.bi_encoder import BiEncoder
 
 TEXTS = ["a man is playing guitar", "a woman is riding a horse on the beach", "two dogs",
          "the child is reading a book in the park"]
@@ -59,7 +59,7 @@ def test_our_save_round_trips(tiny_encoder, tmp_path):
 
 
 def test_learned_dense_is_refused(tiny_encoder, tmp_path):
-    from workbench.st_format import save_bi_encoder
+    from workbench.models.st_format import save_bi_encoder
 
     save_bi_encoder(tiny_encoder, tmp_path, truncate_dim=16)
     from safetensors.torch import save_file

@@ -6,8 +6,8 @@ import pytest
 import torch
 from run_factory import make_run_folder
 
-from workbench.encoders import BiEncoder
-from workbench.widgets import TradeoffExplorer
+from workbench.models.bi_encoder import BiEncoder
+from workbench.reports.widgets import TradeoffExplorer
 
 
 @pytest.fixture()

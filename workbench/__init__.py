@@ -6,8 +6,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-_EXPORTS = {"BiEncoder": "workbench.encoders", "CrossEncoder": "workbench.cross_encoder",
-            "load_dataset": "workbench.data"}
+_EXPORTS = {"BiEncoder": "workbench.models.bi_encoder", "CrossEncoder": "workbench.models.cross_encoder",
+            "load_dataset": "workbench.data.datasets"}
 __all__ = ["__version__", *_EXPORTS]
 
 

@@ -58,8 +58,12 @@ resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume trainin
 # %%
 from IPython.display import Image, display
 
-from workbench import artifacts, data, plots, run_folder, runs
-from workbench.encoders import BiEncoder
+from workbench.runs import artifacts
+from workbench.data import datasets as data
+from workbench.reports import plots
+from workbench.runs import folder as run_folder
+from workbench.runs import execute as runs
+from workbench.models.bi_encoder import BiEncoder
 from workbench.evaluators import BinaryClassificationEvaluator, EmbeddingSimilarityEvaluator, grid
 from workbench.losses import LOSSES
 from workbench.training import TrainConfig, train
@@ -181,7 +185,7 @@ run_folder.write_metrics(
     loss=artifacts.loss_summary(loss))
 
 # %%
-from workbench.cards import write_card
+from workbench.reports.cards import write_card
 
 print(write_card(run_dir))
 print(f"run folder: {run_dir}")

@@ -41,11 +41,15 @@ resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume trainin
 import torch
 from IPython.display import Image, display
 
-from workbench import artifacts, data, plots, run_folder, runs
-from workbench.cross_encoder import CrossEncoder
+from workbench.runs import artifacts
+from workbench.data import datasets as data
+from workbench.reports import plots
+from workbench.runs import folder as run_folder
+from workbench.runs import execute as runs
+from workbench.models.cross_encoder import CrossEncoder
 from workbench.evaluators import CECorrelationEvaluator
 from workbench.losses import LOSSES
-from workbench.reranker_grid import reranker_grid
+from workbench.evaluators.reranker_grid import reranker_grid
 from workbench.training import TrainConfig, train
 
 EXPERIMENT = "bce_reranker"
@@ -142,7 +146,7 @@ run_folder.write_metrics(
     loss=artifacts.loss_summary(loss))
 
 # %%
-from workbench.cards import write_card
+from workbench.reports.cards import write_card
 
 print(write_card(run_dir))
 print(f"run folder: {run_dir}")

@@ -9,7 +9,7 @@
 run_dirs: list = []  # run folders to compare; [] = the two most recent under WORKBENCH_RUNS
 
 # %%
-from workbench import compare
+from workbench.runs import compare
 
 runs = [compare.load_run(path) for path in (run_dirs or compare.latest_runs(2))]
 [run.name for run in runs]

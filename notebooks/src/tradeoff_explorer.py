@@ -5,16 +5,16 @@
 # cell of the heatmap: the view shows that cell's metrics, measured latency, bytes per vector,
 # quality retained against the full model, and the cosine similarity of a few evaluation pairs
 # encoded by the run's `model/` cut to that cell. **Export this cell** writes a standalone
-# model (`workbench.export.export_cut`) to `<run>/exports/L<layers>-d<dims>/`.
+# model (`workbench.models.export.export_cut`) to `<run>/exports/L<layers>-d<dims>/`.
 
 # %% tags=["parameters"]
 run_dir: str = ""  # run folder to explore; "" = the most recent run under WORKBENCH_RUNS
 compare_dir: str = ""  # optional second run folder shown side by side; "" = none
 
 # %%
-from workbench.compare import latest_runs, load_run
-from workbench.plots import pareto
-from workbench.widgets import TradeoffExplorer
+from workbench.runs.compare import latest_runs, load_run
+from workbench.reports.plots import pareto
+from workbench.reports.widgets import TradeoffExplorer
 
 chosen_run = run_dir or str(latest_runs(1)[-1])
 explorer = TradeoffExplorer(chosen_run, compare_dir=compare_dir or None)

@@ -84,7 +84,7 @@ def test_pair_columns_reads_frames_datasets_and_tuples(stsb_small):
 @pytest.mark.slow
 def test_minilm_grid_matches_the_reference_cell_by_cell(minilm_dir, shared_data):
     """all-MiniLM-L6-v2 zero-shot on STS-B test == sentence-transformers 6.2's per-cell grid."""
-    from workbench.encoders import BiEncoder
+    from workbench.models.bi_encoder import BiEncoder
 
     reference_file = shared_data.parent / "reference" / "st-6.2-cpu.json"
     reference = pd.DataFrame(json.loads(reference_file.read_text())["zero_shot"]["grid"])

@@ -24,7 +24,7 @@ SCORES = torch.tensor([1.0, 0.8, 0.6, 0.2, 0.0])
 @pytest.fixture(scope="module")
 def st_folder(tiny_bert_dir, tmp_path_factory):
     """The tiny BERT saved by our BiEncoder in the sentence-transformers layout (with Normalize)."""
-    from workbench.encoders import BiEncoder
+    from workbench.models.bi_encoder import BiEncoder
 
     folder = tmp_path_factory.mktemp("st-layout")
     BiEncoder.from_pretrained(tiny_bert_dir).save(folder)
@@ -36,7 +36,7 @@ def pair(st_folder):
     """(ours, theirs): BiEncoder and SentenceTransformer, same weights, eval, float64."""
     from sentence_transformers import SentenceTransformer
 
-    from workbench.encoders import BiEncoder
+    from workbench.models.bi_encoder import BiEncoder
 
     ours = BiEncoder.from_pretrained(st_folder).eval().double()
     theirs = SentenceTransformer(str(st_folder), device="cpu").eval().double()

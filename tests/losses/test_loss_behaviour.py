@@ -132,7 +132,7 @@ def test_one_transformer_forward_per_column(tiny_encoder, name, monkeypatch):
 
 
 def test_bce_one_cross_encoder_forward(tiny_bert_dir, monkeypatch):
-    from workbench.cross_encoder import CrossEncoder
+    from workbench.models.cross_encoder import CrossEncoder
 
     ce = CrossEncoder.from_pretrained(tiny_bert_dir)
     calls = []

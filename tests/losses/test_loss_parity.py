@@ -146,7 +146,7 @@ def ce_pair(tiny_bert_dir, tmp_path_factory):
     """Our CrossEncoder and sentence-transformers' over one saved folder (same random head)."""
     from sentence_transformers.cross_encoder import CrossEncoder as STCrossEncoder
 
-    from workbench.cross_encoder import CrossEncoder
+    from workbench.models.cross_encoder import CrossEncoder
 
     folder = tmp_path_factory.mktemp("ce")
     CrossEncoder.from_pretrained(tiny_bert_dir).save(folder)

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from workbench import cli, run_folder, runs
+from workbench.cli import main as cli
+from workbench.runs import execute as runs
+from workbench.runs import folder as run_folder
 
 EXPERIMENTS = ("adaptive_layer", "matryoshka_2d", "bce_reranker")
 

@@ -11,8 +11,8 @@ import pandas as pd
 import torch
 from datasets import Dataset
 
-from workbench.encoders import BiEncoder
 from workbench.losses import LOSSES
+from workbench.models.bi_encoder import BiEncoder
 from workbench.training import TrainConfig, train
 
 

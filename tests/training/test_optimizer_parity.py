@@ -18,9 +18,9 @@ from sentence_transformers.cross_encoder import CrossEncoder as STCrossEncoder
 from sentence_transformers.sentence_transformer import losses as st_losses
 from transformers import set_seed
 
-from workbench.cross_encoder import CrossEncoder
-from workbench.encoders import BiEncoder
 from workbench.losses import LOSSES
+from workbench.models.bi_encoder import BiEncoder
+from workbench.models.cross_encoder import CrossEncoder
 from workbench.training import TrainConfig
 from workbench.training.optim import make_optimizer, make_scheduler
 

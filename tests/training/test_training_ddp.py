@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from workbench.encoders import BiEncoder
+from workbench.models.bi_encoder import BiEncoder
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 

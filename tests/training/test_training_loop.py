@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from workbench.encoders import BiEncoder
 from workbench.evaluators import EmbeddingSimilarityEvaluator
 from workbench.losses import LOSSES
+from workbench.models.bi_encoder import BiEncoder
 from workbench.training import NonFiniteLossError, TrainConfig, read_log, train
 from workbench.training import emissions as emissions_mod
 from workbench.training.checkpoint import list_checkpoints
@@ -144,7 +144,7 @@ def test_emissions_are_recorded_offline(tiny_encoder, stsb_small, tmp_path):
 
 
 def test_cross_encoder_trains_with_bce(tiny_bert_dir, stsb_small, tmp_path):
-    from workbench.cross_encoder import CrossEncoder
+    from workbench.models.cross_encoder import CrossEncoder
 
     ce = CrossEncoder.from_pretrained(tiny_bert_dir)
     before = _weights(ce)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from workbench.encoders import truncate
+from workbench.models.bi_encoder import truncate
 
 OK = "ok"
 DEGENERATE = "degenerate"

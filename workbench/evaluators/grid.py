@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from workbench.encoders import truncate
 from workbench.evaluators.base import encode_pairs, pair_columns
 from workbench.evaluators.similarity import SIMILARITY_FNS, compute
+from workbench.models.bi_encoder import truncate
 
 LAYER_LISTS = ("encoder.layer", "transformer.layer", "encoder.layers", "layers")
 """Where Hugging Face encoders keep their block list (BERT/RoBERTa/DeBERTa/MPNet, DistilBERT, ...)."""
@@ -150,7 +150,7 @@ def grid(model: Any, dataset_or_pairs: Any, dims: Sequence[int] | None = None,
     bytes_per_vector, quality_retained, status, diagnosis``; ``attrs`` holds timings.
     """
     if isinstance(model, str | Path):
-        from workbench.encoders import BiEncoder
+        from workbench.models.bi_encoder import BiEncoder
 
         model = BiEncoder.from_pretrained(model)
     s1, s2, scores = pair_columns(dataset_or_pairs)

@@ -19,7 +19,7 @@ class BinaryCrossEntropyLoss(nn.Module):
     ``torch.nn.BCEWithLogitsLoss`` and sentence-transformers' cross-encoder BinaryCrossEntropyLoss.
 
     Args:
-        model: a ``workbench.cross_encoder.CrossEncoder`` (``forward(features) -> logits``).
+        model: a ``workbench.models.cross_encoder.CrossEncoder`` (``forward(features) -> logits``).
         pos_weight: weight of the positive term (e.g. #negatives / #positives); ``None`` = 1.
 
     References: Nogueira & Cho 2019, "Passage Re-ranking with BERT", https://arxiv.org/abs/1901.04085.

@@ -7,7 +7,6 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from workbench.encoders import truncate
 from workbench.losses.base import (
     EmbeddingLoss,
     LossError,
@@ -16,6 +15,7 @@ from workbench.losses.base import (
     resolve_rng,
     sample_indices,
 )
+from workbench.models.bi_encoder import truncate
 
 CITATION = """@misc{kusupati2024matryoshka,
     title={Matryoshka Representation Learning},

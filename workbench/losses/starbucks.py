@@ -8,8 +8,8 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench.encoders import truncate
 from workbench.losses.base import EmbeddingLoss, LossError, cat_columns
+from workbench.models.bi_encoder import truncate
 
 CITATION = """@misc{zhuang2024starbucks,
     title={Starbucks: Improved Training for 2D Matryoshka Embeddings},

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from workbench.padding import pad_rows
+from workbench.fast.padding import pad_rows
 from workbench.training.config import TrainConfig, split_columns
 
 
@@ -56,8 +56,8 @@ class Columns:
 
 
 def make_sampler(dataset: Any, config: TrainConfig, batch_size: int | None = None) -> Any:
-    """The configured batch sampler (registry ``workbench.samplers.SAMPLERS``)."""
-    from workbench.samplers import SAMPLERS
+    """The configured batch sampler (registry ``workbench.data.samplers.SAMPLERS``)."""
+    from workbench.data.samplers import SAMPLERS
 
     cls = SAMPLERS[config.batch_sampler]
     return cls(dataset, batch_size=batch_size or config.per_device_train_batch_size,
@@ -67,7 +67,7 @@ def make_sampler(dataset: Any, config: TrainConfig, batch_size: int | None = Non
 
 def epoch_batches(sampler: Any, epoch: int, rank: int = 0, world: int = 1) -> list[list[int]]:
     """This process's batches of ``epoch``: every ``world``-th batch, the same count on each rank."""
-    if hasattr(sampler, "plan"):  # workbench.samplers: the epoch's batches without moving position
+    if hasattr(sampler, "plan"):  # workbench.data.samplers: the epoch's batches without moving position
         batches = [list(b) for b in sampler.plan(epoch)]
     else:
         if hasattr(sampler, "set_epoch"):

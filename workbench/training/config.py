@@ -107,7 +107,7 @@ def _choice(name: str, value: str, allowed: Sequence[str]) -> None:
 
 def _sampler_names() -> tuple[str, ...]:
     try:
-        from workbench.samplers import SAMPLERS
+        from workbench.data.samplers import SAMPLERS
     except ImportError:
         return BATCH_SAMPLERS
     return tuple(SAMPLERS)

@@ -5,7 +5,7 @@ heatmap (a grid of buttons coloured by quality, so it works in JupyterLab with i
 For the chosen cell it shows the metrics, measured latency, bytes per vector, quality retained
 against the full model (and the same cell of a second run), the cosine similarity of a few
 example pairs encoded at that cell by the run's ``model/``, and an "Export this cell" button
-that writes a standalone cut model with ``workbench.export.export_cut``.
+that writes a standalone cut model with ``workbench.models.export.export_cut``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import ipywidgets as W
 import pandas as pd
 
-from workbench.compare import RunView, load_run, quality_column
+from workbench.runs.compare import RunView, load_run, quality_column
 
 _NOT_METRICS = ("layer", "dim", "status", "diagnosis", "quality_retained")
 """Grid columns that are not per-cell measurements (retained is recomputed here)."""
@@ -59,7 +59,7 @@ class TradeoffExplorer:
         run_dir: a run folder (docs/architecture.md).
         compare_dir: a second run folder shown side by side (same cell).
         pairs: example ``(text, text, gold)`` pairs; default: the run's evaluation examples.
-        exporter: ``f(model_dir, layers, dim, out)``; default ``workbench.export.export_cut``.
+        exporter: ``f(model_dir, layers, dim, out)``; default ``workbench.models.export.export_cut``.
 
     Example:
         >>> explorer = TradeoffExplorer("runs/2025...-matryoshka_2d-cpu")
@@ -118,10 +118,10 @@ class TradeoffExplorer:
         """Cosine similarity of each example pair with the run's model cut to (layer, dim)."""
         import torch
 
-        from workbench.encoders import truncate
+        from workbench.models.bi_encoder import truncate
 
         if self._embeddings is None:
-            from workbench.encoders import BiEncoder
+            from workbench.models.bi_encoder import BiEncoder
 
             encoder = BiEncoder.from_pretrained(self.run.model_dir)
             texts = [t for a, b, _ in self.pairs for t in (a, b)]
@@ -185,7 +185,7 @@ class TradeoffExplorer:
         out = self.run.path / "exports" / f"L{layer}-d{dim}"
         exporter = self.exporter
         if exporter is None:
-            from workbench.export import export_cut as exporter
+            from workbench.models.export import export_cut as exporter
         self.status.value = f"exporting layer {layer}, {dim} dims ..."
         try:
             result = exporter(self.run.model_dir, layer, dim, out)

@@ -64,7 +64,7 @@ def _index(names: list[str], primary: str | None) -> int | None:
 
 def grid_table(grid: pd.DataFrame) -> str:
     """Quality per layer (rows) x dimension (columns), latency per layer, bytes per vector."""
-    from workbench.compare import quality_column
+    from workbench.runs.compare import quality_column
 
     quality = quality_column(grid)
     pivot = grid.pivot_table(index="layer", columns="dim", values=quality)

@@ -15,8 +15,8 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from workbench import card_tables as tables
-from workbench.compare import RunView, cheapest_within, load_run
+from workbench.reports import card_tables as tables
+from workbench.runs.compare import RunView, cheapest_within, load_run
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ST_DOCS = "https://sbert.net/docs/package_reference"
@@ -90,7 +90,7 @@ def degenerate_diagnosis(run: RunView) -> str | None:
 
 def base_model(run: RunView) -> str | None:
     """The base model's Hub id (the offline ``minilm-l6`` alias names its Hub id)."""
-    from workbench.models import MINILM_ALIAS, MINILM_HUB_ID
+    from workbench.models.specs import MINILM_ALIAS, MINILM_HUB_ID
 
     base = (run.info.get("model") or {}).get("base_model")
     return MINILM_HUB_ID if base == MINILM_ALIAS else base

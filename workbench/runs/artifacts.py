@@ -1,7 +1,7 @@
 """What a notebook writes into its run folder: tables, plots, and the summaries in metrics.json.
 
 The notebooks stay thin: each call here turns a library object (dataset, TrainResult, loss,
-encoder, grid) into the run-folder form documented in ``workbench.run_folder``.
+encoder, grid) into the run-folder form documented in ``workbench.runs.folder``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from typing import Any
 
 import pandas as pd
 
-from workbench import plots
-from workbench.run_folder import PLOTS
+from workbench.reports import plots
+from workbench.runs.folder import PLOTS
 
 
 def dataset_summary(ds: Any, name: str, split: str, tokenizer: Any = None,
                     examples: int = 3) -> dict[str, Any]:
     """``{"name", "split", "samples", "columns": {min/mean/max}, "examples": [rows]}``."""
-    from workbench.data import dataset_stats
+    from workbench.data.datasets import dataset_stats
 
     stats = dataset_stats(ds, tokenizer)
     rows = ds.select(range(min(examples, len(ds)))).to_list()

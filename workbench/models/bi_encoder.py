@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from workbench import bf16_inference, st_format, unpadded
-from workbench.models import resolve_model
-from workbench.padding import pad_rows
+from workbench.fast import bf16_inference, unpadded
+from workbench.fast.padding import pad_rows
+from workbench.models import st_format
+from workbench.models.specs import resolve_model
 
 POOLING_MODES = ("mean", "cls", "max")
 PRECISIONS = ("fp32", "bf16")

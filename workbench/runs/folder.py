@@ -2,7 +2,7 @@
 
 Schema (documented in ``docs/architecture.md`` and the README)::
 
-    run.json            written by ``workbench.runs.execute``: experiment, preset, parameters,
+    run.json            written by ``workbench.runs.execute.execute``: experiment, preset, parameters,
                         status ("running" | "ok" | "failed"), wall_seconds, failure {cell_index, ...}
     FAILED.txt          only after a failure: which cell, the error, the cell's first lines
     notebook.ipynb      the executed notebook (partial after a failure)
@@ -12,7 +12,7 @@ Schema (documented in ``docs/architecture.md`` and the README)::
     train_log.jsonl     the raw log the trainer writes as it goes
     model/              the trained model, sentence-transformers layout
     plots/*.png         PLOTS below
-    README.md           the model card (workbench.cards)
+    README.md           the model card (workbench.reports.cards)
 """
 
 from __future__ import annotations

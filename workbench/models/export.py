@@ -17,7 +17,7 @@ from pathlib import Path
 
 from torch import nn
 
-from workbench.encoders import BiEncoder
+from workbench.models.bi_encoder import BiEncoder
 
 
 @dataclass
@@ -91,7 +91,7 @@ def measure_encode(encoders: Sequence[BiEncoder], texts: Sequence[str], batch_si
 
 def sample_texts(n: int = 256) -> list[str]:
     """Texts for timing: STSB test sentences when the data is found, else a built-in sample."""
-    from workbench.data import DataNotFoundError, load_dataset
+    from workbench.data.datasets import DataNotFoundError, load_dataset
 
     try:
         return list(load_dataset("stsb", "test", max_samples=n)["sentence1"])

@@ -2,7 +2,7 @@
 layer x dim grids as small multiples, Pareto frontiers of quality against latency.
 
 Only the run-folder files (docs/architecture.md) are read; nothing here re-runs a model.
-Plot functions follow ``workbench.plots``: they take ``ax``/``axes`` and return them.
+Plot functions follow ``workbench.reports.plots``: they take ``ax``/``axes`` and return them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench import plots, settings
+from workbench import settings
+from workbench.reports import plots
 
 QUALITY_COLUMNS = ("spearman_cosine", "spearman", "cosine_ap", "max_ap", "pearson_cosine",
                    "cosine_accuracy")

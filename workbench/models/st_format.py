@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from workbench.models import hub_error
+from workbench.models.specs import hub_error
 
 TRANSFORMER = "sentence_transformers.models.Transformer"
 POOLING = "sentence_transformers.models.Pooling"

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from workbench import runs
+from workbench.runs import execute as runs
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -99,7 +99,7 @@ def sweep_points(experiment: str, grid: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    from workbench.cli import default_out
+    from workbench.cli.main import default_out
 
     try:
         fixed = overrides(args.experiment, args.param)
@@ -130,7 +130,7 @@ def add_compare(sub: argparse._SubParsersAction) -> None:
 def _write_comparison(run_dirs: Sequence[Path], out: Path) -> None:
     import pandas as pd
 
-    from workbench.compare import compare_runs
+    from workbench.runs.compare import compare_runs
 
     tables = compare_runs(run_dirs)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,7 @@ def _write_comparison(run_dirs: Sequence[Path], out: Path) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from workbench.cli import default_out
+    from workbench.cli.main import default_out
 
     missing = [str(r) for r in args.runs if not (r / "metrics.json").exists()]
     if missing:

@@ -145,7 +145,7 @@ def _not_found(name: str, split: str, folders: list[Path], err: Exception) -> Da
         f"no local folder (neither data_dir nor {settings.DATA_ENV} is set)"]
     hint = ""
     if name in ("snli", "mnli", "allnli") and split == "train":
-        hint = (" No NLI train split exists offline: use workbench.data.allnli_offline_train() "
+        hint = (" No NLI train split exists offline: use workbench.data.datasets.allnli_offline_train() "
                 "(allnli dev + test, 13,193 triplets).")
     return DataNotFoundError(
         f"dataset '{name}' split '{split}' not found. Looked for: {'; '.join(looked)}; then the "

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from workbench import settings
-from workbench.cli_runs import add_compare, add_run, add_sweep
+from workbench.cli.runs import add_compare, add_run, add_sweep
 
 GRID_COLUMNS = ["layer", "dim", "spearman_cosine", "pearson_cosine", "latency_ms_per_1k",
                 "bytes_per_vector", "status"]
@@ -50,9 +50,9 @@ def add_grid(sub: argparse._SubParsersAction) -> None:
 def run_grid(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from workbench.data import load_dataset
-    from workbench.encoders import BiEncoder
+    from workbench.data.datasets import load_dataset
     from workbench.evaluators.grid import grid
+    from workbench.models.bi_encoder import BiEncoder
 
     dataset = load_dataset(args.data, args.split, max_samples=args.max_samples)
     encoder = BiEncoder.from_pretrained(args.model)
@@ -81,7 +81,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from workbench.export import export_cut, sample_texts
+    from workbench.models.export import export_cut, sample_texts
 
     result = export_cut(args.model, args.layers, args.dim, args.out, texts=sample_texts(args.sample),
                         batch_size=args.batch_size, repeats=args.repeats)

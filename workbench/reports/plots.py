@@ -1,7 +1,7 @@
 """Plots over layer x dimension grids and training logs.
 
 Every function is pure: it takes a DataFrame and an optional matplotlib ``ax``, draws on it and
-returns it. Nothing here calls ``show()`` or saves a file (``workbench.run_folder`` saves).
+returns it. Nothing here calls ``show()`` or saves a file (``workbench.runs.folder`` saves).
 
 Grid input: one row per cell with columns ``layer``, ``dim``, a quality column (default
 ``spearman_cosine``) and, for the Pareto plot, ``latency_ms_per_1k`` (and optionally

@@ -14,9 +14,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from workbench import st_format, unpadded
-from workbench.encoders import precision_context
-from workbench.models import hub_error, resolve_model
+from workbench.fast import unpadded
+from workbench.models import st_format
+from workbench.models.bi_encoder import precision_context
+from workbench.models.specs import hub_error, resolve_model
 
 Pair = tuple[str, str] | list[str]
 

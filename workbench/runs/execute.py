@@ -5,7 +5,7 @@ every parameter with its default. A *preset* is a YAML file of parameter values 
 ``workbench/presets/``: ``<experiment>.<preset>.yaml`` for one experiment, or ``<preset>.yaml``
 shared by every experiment (the experiment's own file wins on a clash). Running an experiment
 writes a run folder ``<runs root>/<timestamp>-<experiment>-<preset>/`` (schema in
-``docs/architecture.md`` and ``workbench/run_folder.py``).
+``docs/architecture.md`` and ``workbench/runs/folder.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import yaml
 
 from workbench import settings
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PRESETS_DIR = PACKAGE_DIR / "presets"
 NOTEBOOKS_DIR = PACKAGE_DIR.parent / "notebooks"
 KERNEL_NAME = "python3"
@@ -155,7 +155,7 @@ def base_model(spec: str, out_dir: str | Path) -> str:
     """The model spec a notebook loads; ``tiny-bert`` builds a random tiny BERT in the run folder."""
     if spec != TINY_MODEL:
         return spec
-    from workbench.models import tiny_bert
+    from workbench.models.specs import tiny_bert
 
     return str(tiny_bert(Path(out_dir) / "base_model", hidden_size=32, num_layers=3))
 
