@@ -23,6 +23,7 @@
 
 # %% tags=["parameters"]
 model: str = "minilm-l6"  # local folder, Hub id, "minilm-l6", or "tiny-bert" (random, for smoke runs)
+allow_pickle_weights: bool = False  # also read pytorch_model.bin (torch weights_only unpickler) when there is no safetensors
 preset: str = "custom"  # preset name recorded in metrics.json (`workbench run` sets it)
 out_dir: str = ""  # run folder; empty: a new runs/<timestamp>-adaptive_layer-custom/
 train_data: str = "allnli"  # "allnli" (triplets, seed 001) or "snli" (pairs, seed 000)
@@ -82,7 +83,7 @@ print(f"run folder: {run_dir}")
 # ## Data
 
 # %%
-encoder = BiEncoder.from_pretrained(base_model)
+encoder = BiEncoder.from_pretrained(base_model, allow_pickle_weights=allow_pickle_weights)
 if train_data == "snli":
     train_ds = data.nli_pairs(snli_train_split, keep=snli_keep, max_samples=train_limit)
     train_ds = train_ds.remove_columns("label")

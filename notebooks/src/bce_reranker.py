@@ -15,6 +15,7 @@
 
 # %% tags=["parameters"]
 model: str = "minilm-l6"  # local folder, Hub id, "minilm-l6", or "tiny-bert" (random, for smoke runs)
+allow_pickle_weights: bool = False  # also read pytorch_model.bin (torch weights_only unpickler) when there is no safetensors
 preset: str = "custom"  # preset name recorded in metrics.json (`workbench run` sets it)
 out_dir: str = ""  # run folder; empty: a new runs/<timestamp>-bce_reranker-custom/
 pos_weight: float = 0.0  # BCE weight of positive labels (0: unweighted)
@@ -66,7 +67,7 @@ print(f"run folder: {run_dir}")
 
 # %%
 torch.manual_seed(seed)  # the new one-logit head is drawn at load time
-reranker = CrossEncoder.from_pretrained(base_model)
+reranker = CrossEncoder.from_pretrained(base_model, allow_pickle_weights=allow_pickle_weights)
 train_ds = data.load_dataset("stsb", "train", max_samples=train_limit)
 dev_ds = data.load_dataset("stsb", "validation", max_samples=eval_limit)
 test_ds = data.load_dataset("stsb", "test", max_samples=eval_limit)

@@ -12,6 +12,7 @@
 
 # %% tags=["parameters"]
 model: str = "minilm-l6"  # local folder, Hub id, "minilm-l6", or "tiny-bert" (random, for smoke runs)
+allow_pickle_weights: bool = False  # also read pytorch_model.bin (torch weights_only unpickler) when there is no safetensors
 preset: str = "custom"  # preset name recorded in metrics.json (`workbench run` sets it)
 out_dir: str = ""  # run folder; empty: a new runs/<timestamp>-matryoshka_2d-custom/
 variant: str = "2d"  # "2d": Matryoshka2dLoss (random cuts per step); "starbucks": fixed schedule
@@ -70,7 +71,7 @@ print(f"run folder: {run_dir}")
 # (evaluated during training), test as `sts-test` (the grids and the final numbers).
 
 # %%
-encoder = BiEncoder.from_pretrained(base_model)
+encoder = BiEncoder.from_pretrained(base_model, allow_pickle_weights=allow_pickle_weights)
 train_ds = data.load_dataset("stsb", "train", max_samples=train_limit)
 dev_ds = data.load_dataset("stsb", "validation", max_samples=eval_limit)
 test_ds = data.load_dataset("stsb", "test", max_samples=eval_limit)

@@ -31,6 +31,12 @@ def default_out(kind: str, *names: str) -> Path:
     return settings.runs_dir() / "-".join([stamp, kind, *(_slug(n) for n in names)])
 
 
+def add_pickle_switch(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-pickle-weights", action="store_true",
+                        help="also read pytorch_model.bin (torch's restricted weights_only "
+                             "unpickler) when a model has no safetensors")
+
+
 # ---- grid ---------------------------------------------------------------------------------
 def add_grid(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("grid", help="Spearman (cosine) of every (layer, dim) cell, one encode pass")
@@ -44,6 +50,7 @@ def add_grid(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--no-latency", action="store_true", help="skip the per-depth timing")
     p.add_argument("--out", type=Path, help="output folder (default runs/<time>-grid-<model>)")
+    add_pickle_switch(p)
     p.set_defaults(func=run_grid)
 
 
@@ -55,7 +62,7 @@ def run_grid(args: argparse.Namespace) -> int:
     from workbench.models.bi_encoder import BiEncoder
 
     dataset = load_dataset(args.data, args.split, max_samples=args.max_samples)
-    encoder = BiEncoder.from_pretrained(args.model)
+    encoder = BiEncoder.from_pretrained(args.model, allow_pickle_weights=args.allow_pickle_weights)
     frame = grid(encoder, dataset, dims=args.dims, layers=args.layers, precision=args.precision,
                  measure_latency=not args.no_latency)
     out = args.out or default_out("grid", args.model, args.data, args.split)
@@ -77,13 +84,16 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="batch size of the timing encode")
     p.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
     p.add_argument("--sample", type=int, default=256, help="STSB test sentences timed")
+    add_pickle_switch(p)
     p.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from workbench.models.bi_encoder import BiEncoder
     from workbench.models.export import export_cut, sample_texts
 
-    result = export_cut(args.model, args.layers, args.dim, args.out, texts=sample_texts(args.sample),
+    model = BiEncoder.from_pretrained(args.model, allow_pickle_weights=args.allow_pickle_weights)
+    result = export_cut(model, args.layers, args.dim, args.out, texts=sample_texts(args.sample),
                         batch_size=args.batch_size, repeats=args.repeats)
     print(result.summary())
     return 0

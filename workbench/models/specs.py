@@ -72,52 +72,5 @@ def hub_error(spec: str, err: Exception) -> ModelNotFoundError:
     )
 
 
-def tiny_bert(folder: str | Path, hidden_size: int = 32, num_layers: int = 3, heads: int = 4,
-              seed: int = 0, vocab_words: list[str] | None = None) -> Path:
-    """Write a tiny random BERT (no download) with a small WordPiece vocabulary to ``folder``.
-
-    For fast tests: the vocabulary is special tokens + ASCII characters + ``vocab_words``.
-    """
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    chars = [chr(c) for c in range(33, 127)]
-    words = vocab_words if vocab_words is not None else _DEFAULT_WORDS
-    vocab = list(dict.fromkeys(specials + chars + ["##" + c for c in chars] + words))
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
-    tok.save_pretrained(folder)
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden_size,
-                        num_hidden_layers=num_layers, num_attention_heads=heads,
-                        intermediate_size=hidden_size * 2, max_position_embeddings=128)
-    BertModel(config).save_pretrained(folder, safe_serialization=True)
-    return folder
-
-
-def tiny_cross_encoder(folder: str | Path, seed: int = 0, **kwargs) -> Path:
-    """Write a tiny random BERT with a one-logit classification head (a reranker) to ``folder``.
-
-    Takes :func:`tiny_bert`'s arguments; the folder loads as ``AutoModelForSequenceClassification``.
-    Weights use ``initializer_range=0.2`` so random scores spread over (0, 1) instead of ~0.5.
-    """
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
-
-    folder = tiny_bert(folder, seed=seed, **kwargs)
-    config = BertConfig.from_pretrained(folder, num_labels=1, initializer_range=0.2)
-    torch.manual_seed(seed)
-    BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
-    return folder
-
-
-_WORDS_TEXT = (
-    "a the an is are was man woman child dog cat person people playing sitting running "
-    "walking eating on in at with of and to outside inside park street table food ball "
-    "guitar plane taking off air car red blue green two three young old girl boy her his "
-    "hair riding horse water beach music dancing reading book"
-)
-_DEFAULT_WORDS = _WORDS_TEXT.split()
+# The tiny random models moved to workbench.models.tiny; these names stay importable here.
+from workbench.models.tiny import tiny_bert, tiny_cross_encoder  # noqa: E402, F401

@@ -78,7 +78,8 @@ def model_summary(model: Any, base_model: str, kind: str) -> dict[str, Any]:
             "dim": config.hidden_size, "model_type": config.model_type}
     if kind == "bi":
         info.update(pooling=model.pooling_mode, normalize=model.normalize,
-                    max_seq_length=model.max_seq_length)
+                    max_seq_length=model.max_seq_length, modules=model.stack,
+                    do_lower_case=model.do_lower_case)
     else:
         info["max_seq_length"] = model.max_length
     return info
