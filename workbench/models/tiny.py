@@ -69,12 +69,13 @@ def _config(arch: str, vocab_size: int, hidden: int, layers: int, heads: int, **
 
     common = {"vocab_size": vocab_size, "hidden_size": hidden, "num_hidden_layers": layers,
               "num_attention_heads": heads, "intermediate_size": 2 * hidden,
-              "max_position_embeddings": MAX_LENGTH}
+              "max_position_embeddings": MAX_LENGTH, **extra}
     specific = {
         "bert": {},
         "roberta": {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2,
                     "max_position_embeddings": MAX_LENGTH + 2, "type_vocab_size": 1},
-        "distilbert": {"dim": hidden, "n_layers": layers, "n_heads": heads, "hidden_dim": 2 * hidden},
+        "distilbert": {"dim": hidden, "n_layers": layers, "n_heads": heads,
+                       "hidden_dim": common["intermediate_size"]},
         "deberta-v2": {"type_vocab_size": 0, "relative_attention": True, "position_buckets": 16,
                        "pos_att_type": ["p2c", "c2p"], "position_biased_input": False,
                        "norm_rel_ebd": "layer_norm", "share_att_key": True, "max_relative_positions": -1},
