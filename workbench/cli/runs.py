@@ -104,8 +104,6 @@ def sweep_points(experiment: str, grid: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    from workbench.cli.main import default_out
-
     try:
         fixed = overrides(args.experiment, args.param)
         points = sweep_points(args.experiment, args.grid)
@@ -118,7 +116,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         run_dir = _execute(args, {**fixed, **point})
         done += [run_dir] if run_dir else []
         failed += run_dir is None
-    out = args.out or default_out("sweep", args.experiment, args.preset)
+    out = args.out or runs.timestamped_dir("sweep", args.experiment, args.preset)
     if done:
         _write_comparison(done, out)
     print(f"{len(done)} run(s) finished, {failed} failed")
@@ -148,7 +146,6 @@ def _write_comparison(run_dirs: Sequence[Path], out: Path) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from workbench.cli.main import default_out
     from workbench.runs.record import status_line
 
     missing = [str(r) + (f" ({note})" if (note := status_line(r)) else "")
@@ -159,5 +156,5 @@ def run_compare(args: argparse.Namespace) -> int:
     for run in args.runs:
         if note := status_line(run):
             print(f"warning: {run}: {note}", file=sys.stderr)
-    _write_comparison(args.runs, args.out or default_out("compare", f"{len(args.runs)}runs"))
+    _write_comparison(args.runs, args.out or runs.timestamped_dir("compare", f"{len(args.runs)}runs"))
     return 0
