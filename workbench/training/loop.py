@@ -28,56 +28,12 @@ from workbench.training.log import TrainLog
 from workbench.training.optim import make_optimizer, make_scheduler
 from workbench.training.parts import PartsClock, totals
 from workbench.training.progress import ProgressFile
+from workbench.training.state import TrainResult, TrainState
 from workbench.training.step import train_step
+from workbench.training.trackers import Trackers, open_trackers
 
 Callback = Callable[[str, "TrainState"], None]
 """Called as ``cb(event, state)`` with event "start", "step", "log", "eval", "save" or "end"."""
-
-
-@dataclass
-class TrainState:
-    """Where the run is; saved in every checkpoint (all plain values)."""
-
-    step: int = 0
-    epoch: int = 0
-    next_chunk: int = 0
-    total_steps: int = 0
-    chunks_per_epoch: int = 0
-    rows: int = 0
-    loss_window: list[float] = field(default_factory=list)
-    losses_since_eval: list[float] = field(default_factory=list)
-    last_loss: float | None = None
-    last_eval_step: int = -1
-    metrics: dict[str, float] = field(default_factory=dict)
-    status: str = "ok"
-    diagnosis: str | None = None
-    monitor: dict[str, Any] = field(default_factory=dict)
-    parts: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def epoch_float(self) -> float:
-        return self.epoch + self.next_chunk / max(self.chunks_per_epoch, 1)
-
-
-@dataclass
-class TrainResult:
-    """What a run produced; ``log`` is the seed-card "Training Logs" DataFrame."""
-
-    status: str
-    diagnosis: str | None
-    global_step: int
-    epoch: float
-    train_seconds: float
-    train_rows: int
-    rows_per_s: float
-    final_loss: float | None
-    metrics: dict[str, float]
-    health: list[dict[str, Any]]
-    emissions: dict[str, Any]
-    output_dir: str | None
-    last_checkpoint: str | None
-    log: Any = None
-    parts: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -109,12 +65,14 @@ class _Run:
 def train(model: Any, loss: torch.nn.Module, train_dataset: Any, config: TrainConfig,
           evaluators: Iterable[Callable[[Any], Any]] = (), callbacks: Iterable[Callback] = (),
           eval_dataset: Any = None, probe_texts: Sequence[str] | None = None,
-          resume_from: str | Path | None = None) -> TrainResult:
+          resume_from: str | Path | None = None, trackers: Trackers | None = None) -> TrainResult:
     """Train ``loss.model`` (== ``model``) on ``train_dataset``; returns a :class:`TrainResult`.
 
     ``eval_dataset`` (same columns as the training data) gives the Validation Loss; the collapse
     check embeds ``probe_texts`` (default: up to 64 training texts). ``resume_from`` is a
-    checkpoint folder or an output folder (its newest checkpoint).
+    checkpoint folder or an output folder (its newest checkpoint). ``trackers``: already open
+    experiment trackers (the caller closes them); default: opened from ``config.report_to`` and
+    closed at the end.
     """
     run = _setup(model, loss, train_dataset, config, list(evaluators), list(callbacks),
                  resume=resume_from is not None)
@@ -126,6 +84,11 @@ def train(model: Any, loss: torch.nn.Module, train_dataset: Any, config: TrainCo
     run.clock = PartsClock(meter, run.state.parts, run.state.step, run.state.rows)
     if run.main and config.output_dir is not None:
         run.callbacks.append(ProgressFile(config.output_dir))
+    owned = trackers is None
+    if owned:
+        trackers = (open_trackers(config.report_to, config.output_dir,
+                                  params=config.to_card_dict()["all"]) if run.main else Trackers())
+    run.log.listeners.append(trackers)
     status = "failed"
     try:
         _notify(run, "start")
@@ -141,6 +104,8 @@ def train(model: Any, loss: torch.nn.Module, train_dataset: Any, config: TrainCo
             run.log.write({"type": "end", "step": run.state.step, "epoch": run.state.epoch_float,
                            "status": status, "seconds": seconds, "emissions": emissions,
                            "parts": len(parts)})
+        if owned:
+            trackers.close()
     return _result(run, parts)
 
 
