@@ -41,30 +41,23 @@ class EmissionsMeter:
 
     def stop(self) -> dict[str, Any]:
         """The measured footprint; ``{"status": "unknown", "error": ...}`` if tracking failed."""
-        duration = time.perf_counter() - self._start
-        if self.tracker is None:
-            return {"status": "unknown", "error": self.error, "duration_s": duration}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self.tracker.stop()
-            data = self.tracker.final_emissions_data
-        except Exception as err:  # noqa: BLE001
-            return {"status": "unknown", "error": f"{type(err).__name__}: {err}",
-                    "duration_s": duration}
-        return _as_dict(data)
+        return self._read(lambda t: (t.stop(), t.final_emissions_data)[1])
 
     def snapshot(self) -> dict[str, Any]:
-        """The footprint so far, tracking going on (what a checkpoint records of its part)."""
+        """The footprint so far, tracking going on (what a checkpoint records of its part).
+        codecarbon has no public "so far": this measures now and reads its running totals."""
+        return self._read(lambda t: (t._measure_power_and_energy(),
+                                     t._prepare_emissions_data())[1])
+
+    def _read(self, get: Any) -> dict[str, Any]:
         duration = time.perf_counter() - self._start
         if self.tracker is None:
             return {"status": "unknown", "error": self.error, "duration_s": duration}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self.tracker._measure_power_and_energy()  # codecarbon has no public "so far"
-                return _as_dict(self.tracker._prepare_emissions_data())
-        except Exception as err:  # noqa: BLE001
+                return _as_dict(get(self.tracker))
+        except Exception as err:  # noqa: BLE001 - emissions must never break training
             return {"status": "unknown", "error": f"{type(err).__name__}: {err}",
                     "duration_s": duration}
 

@@ -116,26 +116,34 @@ def _has_tabulate() -> bool:
     return importlib.util.find_spec("tabulate") is not None
 
 
-class TrackioTracker(Tracker):
+class _LogTracker(Tracker):
+    """Backends with one ``log(dict, step=)`` call and a ``Table(dataframe=)`` type: ``sink``
+    has ``log`` and ``finish`` (the trackio module, or a wandb run)."""
+
+    module: Any
+    sink: Any
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        self.sink.log(_finite(metrics), step=step)
+
+    def log_table(self, name: str, table: pd.DataFrame, step: int) -> None:
+        self.sink.log({name: self.module.Table(dataframe=table)}, step=step)
+
+    def close(self) -> None:
+        self.sink.finish()
+
+
+class TrackioTracker(_LogTracker):
     """``trackio.init(project, name, config)``, ``trackio.log``, ``trackio.Table``."""
 
     name = "trackio"
 
     def __init__(self, folder: str | Path, run_name: str, params: Mapping[str, Any]) -> None:
-        self.module = importlib.import_module("trackio")
+        self.module = self.sink = importlib.import_module("trackio")
         self.module.init(project=PROJECT, name=run_name, config=dict(params), resume="allow")
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         return None  # trackio takes the config at init
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
-        self.module.log(_finite(metrics), step=step)
-
-    def log_table(self, name: str, table: pd.DataFrame, step: int) -> None:
-        self.module.log({name: self.module.Table(dataframe=table)}, step=step)
-
-    def close(self) -> None:
-        self.module.finish()
 
 
 class MLflowTracker(Tracker):
@@ -162,7 +170,7 @@ class MLflowTracker(Tracker):
         self.module.end_run()
 
 
-class WandbTracker(Tracker):
+class WandbTracker(_LogTracker):
     """``wandb.init(project, name, config, dir)``, ``run.log``, ``wandb.Table`` (project from
     ``WANDB_PROJECT``; ``WANDB_MODE=offline`` works without a network)."""
 
@@ -172,20 +180,11 @@ class WandbTracker(Tracker):
         import os
 
         self.module = importlib.import_module("wandb")
-        self.run = self.module.init(project=os.environ.get("WANDB_PROJECT", PROJECT),
-                                    name=run_name, config=dict(params), dir=str(folder))
+        self.sink = self.module.init(project=os.environ.get("WANDB_PROJECT", PROJECT),
+                                     name=run_name, config=dict(params), dir=str(folder))
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        self.run.config.update(dict(params), allow_val_change=True)
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
-        self.run.log(_finite(metrics), step=step)
-
-    def log_table(self, name: str, table: pd.DataFrame, step: int) -> None:
-        self.run.log({name: self.module.Table(dataframe=table)}, step=step)
-
-    def close(self) -> None:
-        self.run.finish()
+        self.sink.config.update(dict(params), allow_val_change=True)
 
 
 BACKENDS: dict[str, type[Tracker]] = {"tensorboard": TensorBoardTracker,
