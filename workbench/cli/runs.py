@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.runs import execute as runs
+from workbench.runs.record import status_line
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -65,6 +66,8 @@ def run_run(args: argparse.Namespace) -> int:
     except (runs.UnknownParameterError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.resume is not None and (note := status_line(args.resume)):
+        print(f"resuming {args.resume}: {note}")
     return 0 if _execute(args, params, args.out, args.resume) else 1
 
 
@@ -146,8 +149,6 @@ def _write_comparison(run_dirs: Sequence[Path], out: Path) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from workbench.runs.record import status_line
-
     missing = [str(r) + (f" ({note})" if (note := status_line(r)) else "")
                for r in args.runs if not (r / "metrics.json").exists()]
     if missing:
