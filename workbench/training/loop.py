@@ -18,6 +18,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
+from workbench.progress import ProgressFile
 from workbench.training import checkpoint as ckpt
 from workbench.training.batches import Columns, epoch_batches, make_sampler, set_max_length
 from workbench.training.config import ConfigError, TrainConfig, check_setup
@@ -27,7 +28,6 @@ from workbench.training.health import CollapseMonitor
 from workbench.training.log import TrainLog
 from workbench.training.optim import make_optimizer, make_scheduler
 from workbench.training.parts import PartsClock, totals
-from workbench.training.progress import ProgressFile
 from workbench.training.state import TrainResult, TrainState
 from workbench.training.step import train_step
 from workbench.training.trackers import Trackers, open_trackers

@@ -1,4 +1,5 @@
-"""``progress.json``: where training is, rewritten (atomically) as it goes.
+"""``progress.json``: where training is, rewritten (atomically) as it goes (stdlib only, so the
+command line reads it without importing torch).
 
 The training loop runs inside the notebook's kernel; ``workbench run`` follows this file from
 outside (``workbench.runs.follow``) to print step/total, loss, the last evaluation and the ETA,
@@ -7,6 +8,7 @@ and ``run.json`` takes the step reached from it when a run is interrupted or kil
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -14,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench import atomic
-from workbench.runs.record import PROGRESS_FILE
+
+PROGRESS_FILE = "progress.json"
 
 
 class ProgressFile:
@@ -54,3 +57,11 @@ class ProgressFile:
             "steps_per_s": rate, "eta_s": left / rate if rate else None,
             "updated": time.time(), **self.identity,
         }
+
+
+def read_progress(run_dir: str | Path) -> dict[str, Any]:
+    """The training loop's last ``progress.json`` in ``run_dir`` (empty before training)."""
+    try:
+        return json.loads((Path(run_dir) / PROGRESS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
