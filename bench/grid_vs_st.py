@@ -120,6 +120,7 @@ def main() -> None:
     parser.add_argument("--model", default="minilm-l6", help="folder or alias (default minilm-l6)")
     parser.add_argument("--dims", type=int, nargs="+", default=list(DIMS))
     parser.add_argument("--layers", type=int, nargs="+", help="default: every layer")
+    parser.add_argument("--max-pairs", type=int, help="only the first N STS-B test pairs")
     parser.add_argument("--single", action="store_true",
                         help="run the workbench grid once (no second, bracketing run)")
     parser.add_argument("--once-per-depth", action="store_true",
@@ -134,7 +135,7 @@ def main() -> None:
     model_dir, dev = resolve_model(args.model), args.device
     depth = AutoConfig.from_pretrained(model_dir).num_hidden_layers
     cells = {"dims": tuple(args.dims), "layers": tuple(args.layers or range(1, depth + 1))}
-    test = load_dataset("stsb", "test").to_pandas()
+    test = load_dataset("stsb", "test", max_samples=args.max_pairs).to_pandas()
     print(f"{args.model}, STS-B test ({len(test):,} pairs), {len(cells['layers'])} layers x "
           f"{len(cells['dims'])} dims, torch {torch.__version__}, {args.threads} threads, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
