@@ -18,7 +18,7 @@ from pathlib import Path
 
 from workbench import settings
 from workbench.cli.runs import add_compare, add_run, add_sweep, positive_int, take_params
-from workbench.errors import WorkbenchError
+from workbench.errors import FolderError, WorkbenchError
 
 GRID_COLUMNS = ["layer", "dim", "spearman_cosine", "pearson_cosine", "latency_ms_per_1k",
                 "bytes_per_vector", "status"]
@@ -56,10 +56,12 @@ def run_grid(args: argparse.Namespace) -> int:
     from workbench.data.datasets import load_dataset
     from workbench.evaluators.grid import grid
     from workbench.models.bi_encoder import BiEncoder
+    from workbench.models.specs import check_cells
 
     out = args.out or default_out("grid", args.model, args.data, args.split)
     if (out / "grid.csv").exists():
-        raise WorkbenchError(f"--out {out} already holds a grid.csv; give a new folder")
+        raise FolderError(f"--out {out} already holds a grid.csv; give a new folder")
+    check_cells(args.model, args.layers or (), args.dims or ())
     dataset = load_dataset(args.data, args.split, max_samples=args.max_samples, task="pair-score")
     encoder = BiEncoder.from_pretrained(args.model)
     frame = grid(encoder, dataset, dims=args.dims, layers=args.layers, precision=args.precision,
@@ -87,8 +89,11 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from workbench.models.export import export_cut, sample_texts
+    from workbench.models.export import check_export_out, export_cut, sample_texts
+    from workbench.models.specs import check_cells
 
+    check_export_out(args.out, args.model)
+    check_cells(args.model, [args.layers], [args.dim] if args.dim is not None else ())
     result = export_cut(args.model, args.layers, args.dim, args.out, texts=sample_texts(args.sample),
                         batch_size=args.batch_size, repeats=args.repeats)
     print(result.summary())

@@ -101,6 +101,8 @@ def load_dataset(name: str, split: str = "test", data_dir: str | Path | None = N
         data_task = infer_task(ds.column_names, source)
     else:
         split = canonical_split(name, split)
+        if task is not None:  # known from the name: refuse before loading
+            check_task(DATASETS[name].task, task, f"{name}/{split}")
         ds, data_task = _resolve(name, split, data_dir), DATASETS[name].task
         source, split_label = name, split
     if validate:

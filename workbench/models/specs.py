@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
-from workbench.errors import WorkbenchError
+from workbench.errors import ModelError, WorkbenchError
 from workbench.models.weights import check_weights
 
 MINILM_ALIAS = "minilm-l6"
@@ -91,6 +92,24 @@ def model_shape(spec: str | Path) -> tuple[int, int] | None:
     layers = config.get("num_hidden_layers", config.get("n_layers"))
     width = config.get("hidden_size", config.get("dim"))
     return (int(layers), int(width)) if layers and width else None
+
+
+def check_cell(depth: int, width: int, layer: int | None = None, dim: int | None = None) -> None:
+    """Raise :class:`ModelError` for a layer or dimension a model of ``depth`` x ``width`` lacks."""
+    if layer is not None and not 1 <= layer <= depth:
+        raise ModelError(f"layer {layer} is not available: the model has layers 1..{depth}")
+    if dim is not None and not 1 <= dim <= width:
+        raise ModelError(f"dimension {dim} is not available: the model has {width} dims")
+
+
+def check_cells(spec: str | Path, layers: Iterable[int] = (), dims: Iterable[int] = ()) -> None:
+    """Check layers and dims against a local model's config.json, before loading any weight."""
+    shape = model_shape(spec)
+    if shape is not None:
+        for layer in layers:
+            check_cell(*shape, layer=layer)
+        for dim in dims:
+            check_cell(*shape, dim=dim)
 
 
 def hub_error(spec: str, err: Exception) -> ModelNotFoundError:

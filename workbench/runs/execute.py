@@ -248,9 +248,6 @@ def plan_run(experiment: str, preset: str | None, overrides: Mapping[str, Any] |
         if has_checkpoint(run_dir):  # the trainer resumes from the newest checkpoint-<step>/
             record["parameters"]["resume_from_checkpoint"] = str(run_dir)
         record["parameters"].update(overrides)
-        target = record["parameters"].get("resume_from_checkpoint")
-        if target:
-            preflight.check_checkpoint_to_resume(run_dir, experiment, target)
     else:
         params = resolve_parameters(experiment, preset, overrides)
         run_dir = Path(out).expanduser().resolve() if out else None
@@ -259,6 +256,9 @@ def plan_run(experiment: str, preset: str | None, overrides: Mapping[str, Any] |
         params["preset"] = preset or "default"
         record = {"experiment": experiment, "preset": preset or "default", "parameters": params}
     check_parameters(experiment, record["parameters"])
+    target = record["parameters"].get("resume_from_checkpoint")
+    if target:
+        preflight.check_checkpoint_to_resume(run_dir if resume else None, experiment, target)
     return run_dir, record
 
 

@@ -80,24 +80,26 @@ def check_resume_dir(path: Path, experiment: str) -> dict[str, Any]:
     return record
 
 
-def check_checkpoint_to_resume(run_dir: Path, experiment: str, target: str | Path) -> None:
+def check_checkpoint_to_resume(run_dir: Path | None, experiment: str, target: str | Path) -> None:
     """The checkpoint training will resume from (``target``: a run or checkpoint folder) is
-    complete; for a damaged newest one the message offers the previous good checkpoint."""
-    target = Path(target)
+    complete; for a damaged newest one the message offers the previous good checkpoint.
+    ``run_dir``: the folder ``--resume`` continues (None for a fresh run)."""
+    target = Path(target).expanduser().resolve()
     newest = ckpt.list_checkpoints(target)
     chosen = target if (target / ckpt.STATE_NAME).exists() else (newest[-1] if newest else None)
     if chosen is None:
         if target != run_dir:
             raise FolderError(f"resume_from_checkpoint={str(target)!r}: no checkpoint there "
                               f"(expected checkpoint-<step>/{ckpt.STATE_NAME})")
-        return  # no checkpoint yet: the run restarts from the beginning
+        return  # --resume of a run without a checkpoint yet: it restarts from the beginning
     problem = ckpt.check_checkpoint(chosen)
     if problem is None:
         return
     good = [p for p in ckpt.list_checkpoints(chosen.parent) if p != chosen
             and ckpt.check_checkpoint(p) is None]
+    how = f"--resume {run_dir}" if run_dir is not None else "..."
     offer = (f"; the previous good checkpoint is {good[-1]}: resume from it with `workbench run "
-             f"{experiment} --resume {run_dir} -p resume_from_checkpoint {good[-1]}`"
+             f"{experiment} {how} -p resume_from_checkpoint {good[-1]}`"
              if good else "; no earlier good checkpoint exists: start a new run")
     raise FolderError(f"checkpoint {chosen} is damaged ({problem}){offer}")
 
