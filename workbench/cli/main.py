@@ -10,28 +10,16 @@ an unexpected exception as one line with exit code 1; ``--debug`` shows the trac
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from workbench import settings
 from workbench.cli.runs import add_compare, add_run, add_sweep, positive_int, take_params
 from workbench.errors import FolderError, WorkbenchError
+from workbench.runs.execute import timestamped_dir
 
 GRID_COLUMNS = ["layer", "dim", "spearman_cosine", "pearson_cosine", "latency_ms_per_1k",
                 "bytes_per_vector", "status"]
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(text)).name or str(text)).strip("-")[:40]
-
-
-def default_out(kind: str, *names: str) -> Path:
-    """``runs/<timestamp>-<kind>-<names>`` under the runs root (``WORKBENCH_RUNS``)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return settings.runs_dir() / "-".join([stamp, kind, *(_slug(n) for n in names)])
 
 
 # ---- grid ---------------------------------------------------------------------------------
@@ -58,7 +46,7 @@ def run_grid(args: argparse.Namespace) -> int:
     from workbench.models.bi_encoder import BiEncoder
     from workbench.models.specs import check_cells
 
-    out = args.out or default_out("grid", args.model, args.data, args.split)
+    out = args.out or timestamped_dir("grid", args.model, args.data, args.split)
     if (out / "grid.csv").exists():
         raise FolderError(f"--out {out} already holds a grid.csv; give a new folder")
     check_cells(args.model, args.layers or (), args.dims or ())

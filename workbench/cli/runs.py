@@ -128,8 +128,6 @@ def sweep_points(experiment: str, grid: Sequence[str]) -> list[dict[str, Any]]:
 
 def run_sweep(args: argparse.Namespace) -> int:
     """Every point is checked (``runs.plan_run``) before the first one runs."""
-    from workbench.cli.main import default_out
-
     fixed = overrides(args.experiment, args.param)
     points = sweep_points(args.experiment, args.grid)
     for point in points:
@@ -142,7 +140,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         run_dir = _execute(args, {**fixed, **point})
         done += [run_dir] if run_dir else []
         failed += run_dir is None
-    out = args.out or default_out("sweep", args.experiment, args.preset)
+    out = args.out or runs.timestamped_dir("sweep", args.experiment, args.preset)
     if done:
         _write_comparison(done, out)
     print(f"{len(done)} run(s) finished, {failed} failed")
@@ -172,11 +170,9 @@ def _write_comparison(run_dirs: Sequence[Path], out: Path) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from workbench.cli.main import default_out
-
     for run_dir in args.runs:
         preflight.check_finished_run(run_dir)
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         raise FolderError(f"--out {args.out} is not empty; give a new folder")
-    _write_comparison(args.runs, args.out or default_out("compare", f"{len(args.runs)}runs"))
+    _write_comparison(args.runs, args.out or runs.timestamped_dir("compare", f"{len(args.runs)}runs"))
     return 0
