@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from workbench.cli import main as cli
+from workbench.errors import ParameterError
 from workbench.runs import execute as runs
 from workbench.training import checkpoint as ckpt
 
@@ -332,3 +333,18 @@ def test_legitimate_values_pass_the_checks():
         **runs.resolve_parameters("matryoshka_2d", "smoke"), "max_train_samples": -1,
         "learning_rate": 0.0, "matryoshka_dims": [32], "max_steps": 3, "eval_strategy": "no"})
     assert full["matryoshka_dims"] == [32] and full["variant"] == "2d"
+
+
+@pytest.mark.parametrize("experiment", ["adaptive_layer", "matryoshka_2d", "bce_reranker"])
+def test_notebook_checks_its_parameters_before_loading_anything(experiment):
+    """Interactive use gets the same refusal: the first code cell after the parameters cell runs
+    ``check_parameters`` before any data or model is loaded."""
+    import nbformat
+
+    cells = nbformat.read(runs.notebook_path(experiment), as_version=4).cells
+    start = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    first = next(c for c in cells[start + 1:] if c.cell_type == "code")
+    assert "runs.check_parameters(EXPERIMENT" in first.source
+    assert "load_dataset" not in first.source and "from_pretrained" not in first.source
+    with pytest.raises(ParameterError, match="learning_rate=-1.0"):
+        runs.check_parameters(experiment, {"learning_rate": -1.0})
