@@ -12,6 +12,7 @@ from typing import Any
 from workbench.errors import FolderError, ParameterError
 from workbench.runs import execute as runs
 from workbench.runs import preflight
+from workbench.runs.record import status_line
 
 PARAM_FLAGS = ("-p", "--param")
 
@@ -45,9 +46,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("experiment", help="notebook name: adaptive_layer, matryoshka_2d, bce_reranker")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[],
                    metavar=("NAME", "VALUE"), help="set a notebook parameter (repeatable)")
-    p.add_argument("--quiet", action="store_true", help="no cell progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="do not print the cells and the training progress as the run goes")
     p.add_argument("--log-output", action="store_true",
-                   help="stream the notebook's output (training progress) to the terminal")
+                   help="also stream the notebook's own output (prints, bars) to the terminal")
 
 
 def add_run(sub: argparse._SubParsersAction) -> None:
@@ -74,7 +76,11 @@ def _execute(args: argparse.Namespace, params: dict[str, Any], out: Path | None 
     try:
         run_dir = runs.execute(args.experiment, args.preset, params, out=out, resume=resume,
                                progress=not args.quiet, stream_output=args.log_output)
-    except runs.RunFailed as err:
+    except runs.RunInterrupted as err:
+        print(f"interrupted: {err}", file=sys.stderr)
+        raise SystemExit(143 if isinstance(err.__cause__, runs.attempt.Terminated)
+                         else 130) from None
+    except (runs.RunFailed, runs.RunLockedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return None
     print(f"run folder: {run_dir}")
@@ -82,8 +88,11 @@ def _execute(args: argparse.Namespace, params: dict[str, Any], out: Path | None 
 
 
 def run_run(args: argparse.Namespace) -> int:
-    """Every check (``runs.plan_run``) happens inside ``execute`` before anything is written."""
+    """Every check (``runs.plan_run``) passes before anything is written or printed."""
     params = overrides(args.experiment, args.param)
+    runs.plan_run(args.experiment, args.preset, params, args.out, args.resume)
+    if args.resume is not None and (note := status_line(args.resume)):
+        print(f"resuming {args.resume}: {note}")
     return 0 if _execute(args, params, args.out, args.resume) else 1
 
 
@@ -174,5 +183,8 @@ def run_compare(args: argparse.Namespace) -> int:
         preflight.check_finished_run(run_dir)
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         raise FolderError(f"--out {args.out} is not empty; give a new folder")
+    for run in args.runs:
+        if note := status_line(run):
+            print(f"warning: {run}: {note}", file=sys.stderr)
     _write_comparison(args.runs, args.out or runs.timestamped_dir("compare", f"{len(args.runs)}runs"))
     return 0

@@ -11,10 +11,7 @@ writes a run folder ``<runs root>/<timestamp>-<experiment>-<preset>/`` (schema i
 from __future__ import annotations
 
 import ast
-import json
 import re
-import sys
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -23,34 +20,29 @@ from typing import Any
 import yaml
 
 from workbench import settings
-from workbench.errors import ParameterError, WorkbenchError
+from workbench.errors import ParameterError
+from workbench.runs import attempt, preflight
 from workbench.runs import parameters as param_rules
-from workbench.runs import preflight
+from workbench.runs import record as run_record
+from workbench.runs.attempt import RunFailed, RunInterrupted
+from workbench.runs.lock import RunLock, RunLockedError
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PRESETS_DIR = PACKAGE_DIR / "presets"
 NOTEBOOKS_DIR = PACKAGE_DIR.parent / "notebooks"
-KERNEL_NAME = "python3"
-RUN_FILE = "run.json"
-FAILURE_FILE = "FAILED.txt"
+RUN_FILE = run_record.RUN_FILE
+FAILURE_FILE = attempt.FAILURE_FILE
 TINY_MODEL = "tiny-bert"
 """Model spec the ``smoke`` presets use: a random 3-layer, 32-dim BERT built in the run folder."""
 TINY_SHAPE = (3, 32)
 """(layers, hidden size) of the ``tiny-bert`` model."""
 RESERVED = {"preset": "--preset NAME", "out_dir": "--out DIR"}
 """Parameters every notebook has that ``execute`` sets itself, and the option that sets them."""
+__all__ = ["RunFailed", "RunInterrupted", "RunLockedError", "execute"]
 
 
 class UnknownParameterError(ParameterError):
     """A parameter name the experiment's notebook does not declare."""
-
-
-class RunFailed(WorkbenchError, RuntimeError):
-    """A notebook raised; ``run_dir`` keeps the partial outputs and says where it failed."""
-
-    def __init__(self, message: str, run_dir: Path):
-        super().__init__(message)
-        self.run_dir = run_dir
 
 
 def experiments() -> list[str]:
@@ -217,28 +209,7 @@ def current_parameters(experiment: str, namespace: Mapping[str, Any]) -> dict[st
 
 def has_checkpoint(run_dir: Path) -> bool:
     """Whether the trainer left a ``checkpoint-<step>/`` folder in ``run_dir``."""
-    return any(p.is_dir() for p in run_dir.glob("checkpoint-*"))
-
-
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def _record_failure(run_dir: Path, record: dict[str, Any], err: Exception) -> str:
-    """Write where the notebook failed into run.json and FAILED.txt; return the message."""
-    cell = getattr(err, "cell_index", None)
-    ename = getattr(err, "ename", type(err).__name__)
-    evalue = getattr(err, "evalue", str(err))
-    source = (getattr(err, "source", "") or "").strip().splitlines()
-    record.update(status="failed", failure={
-        "cell_index": cell, "execution_count": getattr(err, "exec_count", None),
-        "ename": ename, "evalue": evalue, "cell_source_head": source[:3]})
-    _write_json(run_dir / RUN_FILE, record)
-    where = f"cell {cell}" if cell is not None else "before the first cell ran"
-    message = (f"{record['experiment']} failed in {where}: {ename}: {evalue}\n"
-               f"partial outputs kept in {run_dir} (executed notebook: notebook.ipynb)")
-    (run_dir / FAILURE_FILE).write_text(message + "\n\n" + "\n".join(source[:10]) + "\n")
-    return message
+    return bool(attempt.checkpoints(run_dir))
 
 
 def plan_run(experiment: str, preset: str | None, overrides: Mapping[str, Any] | None = None,
@@ -275,12 +246,9 @@ def plan_run(experiment: str, preset: str | None, overrides: Mapping[str, Any] |
 
 
 def _claim(run_dir: Path | None, record: dict[str, Any], resume: bool) -> Path:
-    """After every check passed: create the run folder, or set the resumed one's files aside."""
+    """After every check passed: create the run folder (a resumed one is taken over later,
+    under its lock, by ``attempt.take_over``)."""
     if resume and run_dir is not None:
-        old = run_dir / "notebook.ipynb"
-        if old.exists():
-            old.replace(run_dir / "notebook.previous.ipynb")
-        (run_dir / FAILURE_FILE).unlink(missing_ok=True)
         return run_dir
     if run_dir is None:
         run_dir = new_run_dir(record["experiment"], record["preset"])
@@ -299,22 +267,14 @@ def execute(experiment: str, preset: str | None = "cpu",
     training restarts from its latest checkpoint. On failure raises :class:`RunFailed` after
     writing ``FAILED.txt`` and ``run.json`` (cell index + error) next to the partial notebook.
     """
-    import papermill
-
     planned, record = plan_run(experiment, preset, overrides, out, resume)
     run_dir = _claim(planned, record, resume is not None)
-    record.update(status="running", started=datetime.now().isoformat(timespec="seconds"))
-    _write_json(run_dir / RUN_FILE, record)
-    start = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            str(notebook_path(experiment)), str(run_dir / "notebook.ipynb"),
-            parameters=record["parameters"], kernel_name=KERNEL_NAME, progress_bar=progress,
-            stdout_file=sys.stdout if stream_output else None,
-            stderr_file=sys.stderr if stream_output else None, cwd=str(run_dir))
-    except (Exception, KeyboardInterrupt) as err:  # notebook error, kernel start-up, Ctrl-C
-        record["wall_seconds"] = round(time.perf_counter() - start, 2)
-        raise RunFailed(_record_failure(run_dir, record, err), run_dir) from err
-    record.update(status="ok", wall_seconds=round(time.perf_counter() - start, 2))
-    _write_json(run_dir / RUN_FILE, record)
+    with RunLock(run_dir), attempt.sigterm_interrupts():
+        if resume is not None:
+            checked = record["parameters"].get("resume_from_checkpoint")
+            attempt.take_over(run_dir, record)
+            record["parameters"]["resume_from_checkpoint"] = checked  # what plan_run checked
+        run_record.begin(run_dir, record)
+        attempt.run_notebook(notebook_path(experiment), run_dir, record, progress,
+                             stream_output)
     return run_dir
