@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import FolderError
+from workbench.runs.record import status_line
 from workbench.training import checkpoint as ckpt
 
 RUN_FILE = "run.json"
@@ -119,7 +120,9 @@ def check_finished_run(path: Path) -> None:
                           f"{failure.get('ename')}); it has no results to compare")
     metrics = path / "metrics.json"
     if not metrics.exists():
-        raise FolderError(f"{path} is not a finished run folder: it holds no metrics.json")
+        note = status_line(path)
+        raise FolderError(f"{path} is not a finished run folder: it holds no metrics.json"
+                          + (f" ({note})" if note else ""))
     try:
         json.loads(metrics.read_text())
     except ValueError as err:
