@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from workbench.errors import ModelError
 from workbench.models.specs import hub_error
 
 PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -18,7 +19,7 @@ SWITCH = ("allow_pickle_weights=True (CLI: --allow-pickle-weights; notebooks: "
           "-p allow_pickle_weights true)")
 
 
-class PickleWeightsRefused(ValueError):
+class PickleWeightsRefused(ModelError):
     """The model ships only pickled weights and the caller did not allow them."""
 
 
