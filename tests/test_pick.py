@@ -68,3 +68,17 @@ def test_wide_grid_csv_reads_as_one_task(tmp_path):
     grid.to_csv(tmp_path / "grid.csv", index=False)
     cell = pick(read_cuts(tmp_path), "stsb", 0.85, "bytes").cell
     assert (cell.layer, cell.dim) == (2, 16)  # 0.7 / 0.8 = 87.5%, the only 64-byte cell kept
+
+
+def test_grid_tasks_then_pick_on_the_command_line(tiny_bert_dir, shared_data, tmp_path, capsys):
+    out = tmp_path / "cuts"
+    assert main(["grid", str(tiny_bert_dir), "--task", "scifact", "stsb", "--max-queries", "4",
+                 "--max-corpus", "30", "--max-samples", "12", "--precisions", "fp32", "binary",
+                 "--rescore", "2", "--layers", "1", "3", "--dims", "32", "16", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "cuts.csv")
+    assert set(table.task) == {"scifact", "stsb"}
+    assert len(table[table.task == "scifact"]) == 2 * 2 * 3  # fp32, binary, binary x2
+    assert table.latency_ms_per_1k.gt(0).all()
+    assert table[table.task == "scifact"].search_ms_per_query.gt(0).all()
+    assert main(["pick", str(out), "--task", "scifact", "--min-retained", "0"]) == 0
+    assert "cheapest cell of 'scifact'" in capsys.readouterr().out

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from workbench.cli.cuts import add_pick, add_task_options, run_task_grid
 from workbench.cli.runs import add_compare, add_run, add_sweep
 from workbench.runs.execute import timestamped_dir
 
@@ -21,7 +22,8 @@ GRID_COLUMNS = ["layer", "dim", "spearman_cosine", "pearson_cosine", "latency_ms
 
 # ---- grid ---------------------------------------------------------------------------------
 def add_grid(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("grid", help="Spearman (cosine) of every (layer, dim) cell, one encode pass")
+    p = sub.add_parser("grid", help="quality and cost of every (layer, dim[, precision]) cell, "
+                                    "one encode pass per text set")
     p.add_argument("model", help="model folder, Hub id or alias (minilm-l6)")
     p.add_argument("--data", default="stsb", help="dataset name or .parquet/.csv file (default stsb)")
     p.add_argument("--split", default="test", help="split (default test)")
@@ -29,9 +31,11 @@ def add_grid(sub: argparse._SubParsersAction) -> None:
                    "powers of two below it)")
     p.add_argument("--layers", type=int, nargs="+", help="layers 1..L (default all)")
     p.add_argument("--max-samples", type=int, help="keep the first N pairs")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="encode precision (bf16: long corpora, several times faster on CPU)")
     p.add_argument("--no-latency", action="store_true", help="skip the per-depth timing")
     p.add_argument("--out", type=Path, help="output folder (default runs/<time>-grid-<model>)")
+    add_task_options(p)
     p.set_defaults(func=run_grid)
 
 
@@ -42,6 +46,9 @@ def run_grid(args: argparse.Namespace) -> int:
     from workbench.evaluators.grid import grid
     from workbench.models.bi_encoder import BiEncoder
 
+    if args.task:
+        out = args.out or timestamped_dir("grid", args.model, *map(str, args.task))
+        return run_task_grid(args, out)
     dataset = load_dataset(args.data, args.split, max_samples=args.max_samples)
     encoder = BiEncoder.from_pretrained(args.model)
     frame = grid(encoder, dataset, dims=args.dims, layers=args.layers, precision=args.precision,
@@ -77,7 +84,7 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_grid, add_export, add_run, add_sweep,
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_grid, add_export, add_pick, add_run, add_sweep,
                                                                add_compare]
 
 

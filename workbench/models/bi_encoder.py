@@ -93,7 +93,8 @@ class BiEncoder(nn.Module):
             transformer, tokenizer,
             pooling_mode=pooling_mode or layout.pooling_mode,
             normalize=layout.normalize if normalize is None else normalize,
-            max_seq_length=max_seq_length or layout.max_seq_length,
+            max_seq_length=max_seq_length or min(  # never past the position embeddings
+                layout.max_seq_length, getattr(transformer.config, "max_position_embeddings", 1 << 30)),
         )
         enc.base_model_name = str(spec)
         enc.truncate_dim = layout.truncate_dim
