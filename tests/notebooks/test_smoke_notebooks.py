@@ -67,3 +67,16 @@ def test_failing_notebook_keeps_a_run_folder_saying_where(tmp_path, capsys):
     assert f"cell {failure['cell_index']}" in text and "nonexistent" in text
     assert (out / "notebook.ipynb").exists()  # the partial executed notebook is kept
     assert run_folder.check_run_folder(out)  # and it does not pass as a finished run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ("adaptive_layer", "matryoshka_2d"))
+def test_bi_encoder_runs_grid_their_evaluation_tasks(smoke_runs, experiment):
+    import pandas as pd
+
+    run_dir = smoke_runs[experiment]
+    before, after = pd.read_csv(run_dir / "cuts_before.csv"), pd.read_csv(run_dir / "cuts.csv")
+    assert {"stsb", "sickr", "sts12", "sts13", "sts-suite", "scifact"} == set(after.task)
+    assert len(before) == len(after) and set(after.precision) == {"fp32", "int8", "binary"}
+    assert (run_dir / "model" / "cuts.json").is_file()
+    assert "#### Cuts: every task" in (run_dir / "README.md").read_text()

@@ -46,9 +46,11 @@ def run_task_grid(args: argparse.Namespace, out: Path) -> int:
     with pd.option_context("display.width", 160, "display.max_rows", 2000):
         print(frame[[c for c in CUTS_COLUMNS if c in frame]].to_string(
             index=False, float_format=lambda v: f"{v:.4g}"))
-    timing = ", ".join(f"{name} {t['encode_and_cells']:.1f} s + latency {t['latency']:.1f} s"
-                       for name, t in frame.attrs["tasks"].items())
-    print(f"grid {frame.attrs['seconds']:.1f} s ({timing})")
+    for name, t in frame.attrs["tasks"].items():
+        print(f"{name}: {t['total']:.1f} s in all = {t['total'] / t['encode']:.2f} x its one encode "
+              f"({t['encode']:.1f} s; cells {t['encode_and_cells'] - t['encode']:.1f} s, "
+              f"encode latency per depth {t['latency']:.1f} s)")
+    print(f"grid {frame.attrs['seconds']:.1f} s")
     print(f"wrote {out / 'cuts.csv'}")
     return 0
 

@@ -66,7 +66,9 @@ def run_grid(args: argparse.Namespace) -> int:
 def add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="standalone model of the first K layers and first D dims")
     p.add_argument("model", help="model folder, Hub id or alias (minilm-l6)")
-    p.add_argument("--layers", type=int, required=True, help="keep layers 1..K")
+    p.add_argument("--layers", type=int, help="keep layers 1..K (or take them from --cut)")
+    p.add_argument("--cut", type=int, metavar="ID",
+                   help="take layers and dims from cell ID of MODEL/cuts.json (see the card)")
     p.add_argument("--dim", type=int, help="keep the first D dimensions (default all)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--batch-size", type=int, default=32, help="batch size of the timing encode")
@@ -78,6 +80,16 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from workbench.models.export import export_cut, sample_texts
 
+    if args.cut is not None:
+        from workbench.reports.cuts import read_cut
+
+        cell = read_cut(args.model, args.cut)
+        args.layers, args.dim = cell["layer"], args.dim or cell["dim"]
+        print(f"cut {args.cut}: layer {cell['layer']}, dim {cell['dim']}, {cell['precision']}"
+              + (f" (quantize the corpus with the same precision: {cell['bytes_per_vector']} "
+                 "bytes per vector)" if cell["precision"] != "fp32" else ""))
+    if args.layers is None:
+        raise SystemExit("workbench export: give --layers K or --cut ID")
     result = export_cut(args.model, args.layers, args.dim, args.out, texts=sample_texts(args.sample),
                         batch_size=args.batch_size, repeats=args.repeats)
     print(result.summary())

@@ -31,7 +31,7 @@ from workbench.models.bi_encoder import truncate
 
 FIRST = ["task", "kind", "suite", "layer", "dim", "precision", "rescore", "metric", "score"]
 LAST = ["latency_ms_per_1k", "search_ms_per_query", "search_backend", "bytes_per_vector",
-        "index_bytes", "quality_retained", "status", "diagnosis"]
+        "index_bytes", "quality_retained", "encode_seconds", "status", "diagnosis"]
 
 
 def _row(task: Task, layer: int, dim: int, precision: str, rescore: int,
@@ -45,23 +45,26 @@ def _row(task: Task, layer: int, dim: int, precision: str, rescore: int,
 def _pair_rows(model: Any, task: Task, layers: list[int], dims: list[int],
                precisions: Sequence[str], batch_size: int, encode_precision: str) -> list[dict]:
     s1, s2, labels = task.pairs
+    start = time.perf_counter()
     embs = encode_pairs(model, s1, s2, layers, batch_size, encode_precision)
-    rows = []
+    encode_seconds, rows = time.perf_counter() - start, []
     for layer in layers:
         for dim in dims:
             e1, e2 = (truncate(e, dim, model.normalize) for e in embs[layer])
             for precision in precisions:
                 metrics, diagnosis = pair_cell(task.kind, e1, e2, labels, precision)
-                rows.append(_row(task, layer, dim, precision, 0, metrics, diagnosis))
+                rows.append(_row(task, layer, dim, precision, 0, metrics, diagnosis)
+                            | {"encode_seconds": encode_seconds})
     return rows
 
 
 def _retrieval_rows(model: Any, task: Task, layers: list[int], dims: list[int],
                     precisions: Sequence[str], rescore: int, batch_size: int,
                     encode_precision: str, calibration: Sequence[str] | None) -> list[dict]:
-    data = task.retrieval
+    data, start = task.retrieval, time.perf_counter()
     queries, corpus = RetrievalEvaluator(data, batch_size=batch_size,
                                          precision=encode_precision).embed(model, layers)
+    encode_seconds = time.perf_counter() - start
     calib = (model.encode_layers(list(calibration), layers, batch_size, encode_precision)
              if calibration else None)
     ranks, rows = id_ranks(list(data.corpus)), []
@@ -82,6 +85,7 @@ def _retrieval_rows(model: Any, task: Task, layers: list[int], dims: list[int],
     for row in rows:
         row["search_ms_per_query"], row["search_backend"] = costs[row["dim"], row["precision"],
                                                                   row["rescore"]]
+        row["encode_seconds"] = encode_seconds
     return rows
 
 
@@ -125,7 +129,10 @@ def task_grid(model: Any, tasks: Sequence[Task], dims: Sequence[int] | None = No
         for row in rows:
             if row["task"] == task.name:
                 row["latency_ms_per_1k"] = latency.get(row["layer"], np.nan)
-        timings[task.name] = {"encode_and_cells": t1 - t0, "latency": time.perf_counter() - t1}
+        encode = next(r["encode_seconds"] for r in rows if r["task"] == task.name)
+        timings[task.name] = {"encode": encode, "encode_and_cells": t1 - t0,
+                              "latency": time.perf_counter() - t1,
+                              "total": time.perf_counter() - t0}
     frame = finish(pd.DataFrame(rows))
     frame.attrs.update({"seconds": time.perf_counter() - start, "tasks": timings,
                         "encode_precision": encode_precision})

@@ -229,10 +229,21 @@ def card_context(run: RunView, model_id: str | None = None) -> dict:
         "citations": loss_citations(run), "best": best,
         "eval_tables": tables.evaluation_tables(evaluations, run.kind),
         "grid_table": tables.grid_table(run.grid) if not run.grid.empty else "",
+        "cuts_table": _cuts_table(run.path),
         "architecture": tables.architecture(run.model_dir) if run.kind != "cross" else "",
         "hyper": tables.hyperparameters(run), "log_table": tables.train_log_table(run.train_log),
         "co2": meta.get("co2_eq_emissions"), "example_pairs": tables.example_pairs(run.info),
     }
+
+
+def _cuts_table(run_dir: Path) -> str:
+    """The card's cuts table from ``cuts.csv`` (empty when the run has none)."""
+    import pandas as pd
+
+    from workbench.reports.cuts import cuts_markdown
+
+    path = Path(run_dir) / "cuts.csv"
+    return cuts_markdown(pd.read_csv(path)) if path.is_file() else ""
 
 
 def render_card(run_dir: str | Path, model_id: str | None = None) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 import ipywidgets as W
 import pandas as pd
 
+from workbench.reports.cuts_widget import CutsPanel
 from workbench.runs.compare import RunView, load_run, quality_column
 
 _NOT_METRICS = ("layer", "dim", "status", "diagnosis", "quality_retained")
@@ -206,8 +207,10 @@ class TradeoffExplorer:
                             flex="0 0 auto"))
         title = W.HTML(f"<h3>{html.escape(self.run.name)}: {self.metric} per layer × dim</h3>")
         controls = W.VBox([self.layer, self.dim, self.export_button])
+        cuts = self.run.path / "cuts.csv"  # task x precision cells (workbench.reports.cuts_widget)
+        extra = [CutsPanel(cuts).widget] if cuts.is_file() else []
         return W.VBox([title, W.HBox([grid, controls]), self.status, self.metrics_html,
-                       self.pairs_html])
+                       self.pairs_html, *extra])
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
