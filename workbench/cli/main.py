@@ -88,8 +88,9 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"cut {args.cut}: layer {cell['layer']}, dim {cell['dim']}, {cell['precision']}"
               + (f" (quantize the corpus with the same precision: {cell['bytes_per_vector']} "
                  "bytes per vector)" if cell["precision"] != "fp32" else ""))
-    if args.layers is None:
-        raise SystemExit("workbench export: give --layers K or --cut ID")
+    if args.layers is None:  # argparse's usage-error exit code
+        print("workbench export: error: give --layers K or --cut ID", file=sys.stderr)
+        raise SystemExit(2)
     result = export_cut(args.model, args.layers, args.dim, args.out, texts=sample_texts(args.sample),
                         batch_size=args.batch_size, repeats=args.repeats)
     print(result.summary())
