@@ -98,8 +98,8 @@ def run_export(args: argparse.Namespace) -> int:
               + (f" (quantize the corpus with the same precision: {cell['bytes_per_vector']} "
                  "bytes per vector)" if cell["precision"] != "fp32" else ""))
     if args.layers is None:  # argparse's usage-error exit code
-        print("workbench export: error: give --layers K or --cut ID", file=sys.stderr)
-        raise SystemExit(2)
+        print("error: workbench export needs --layers K (or --cut ID)", file=sys.stderr)
+        return 2
     check_export_out(args.out, args.model)
     check_cells(args.model, [args.layers], [args.dim] if args.dim is not None else ())
     result = export_cut(args.model, args.layers, args.dim, args.out, texts=sample_texts(args.sample),
