@@ -2,7 +2,8 @@
 
 Per optimizer step: ``gradient_accumulation_steps`` batches (loss / n, backward, no DDP sync
 until the last), grad-norm clipping, AdamW, linear warmup/decay. Then, on their schedules:
-log, evaluate (+ collapse check), checkpoint. NaN/inf loss stops at once (``health``).
+log, evaluate (+ collapse check), checkpoint. A NaN/inf loss stops every rank at once; the
+run ends with a verdict (``health``: ok / warning / degenerate) that all ranks share.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from workbench.training import checkpoint as ckpt
 from workbench.training.batches import Columns, epoch_batches, make_sampler, set_max_length
 from workbench.training.config import ConfigError, TrainConfig, check_setup
 from workbench.training.emissions import EmissionsMeter
-from workbench.training.evaluation import evaluate
-from workbench.training.health import CollapseMonitor
+from workbench.training.evaluation import agree, evaluate, final_verdict, probe
+from workbench.training.health import CollapseMonitor, NonFiniteLossError
 from workbench.training.log import TrainLog
 from workbench.training.optim import make_optimizer, make_scheduler
 from workbench.training.step import train_step
@@ -51,6 +52,7 @@ class TrainState:
     status: str = "ok"
     diagnosis: str | None = None
     monitor: dict[str, Any] = field(default_factory=dict)
+    stopped: str | None = None
 
     @property
     def epoch_float(self) -> float:
@@ -59,7 +61,11 @@ class TrainState:
 
 @dataclass
 class TrainResult:
-    """What a run produced; ``log`` is the seed-card "Training Logs" DataFrame."""
+    """What a run produced; ``log`` is the seed-card "Training Logs" DataFrame.
+
+    ``status``: "ok", "warning" or "degenerate" (``diagnosis`` says why, ``findings`` lists
+    every check that fired); ``final_check``: per-layer probe statistics of the trained model.
+    """
 
     status: str
     diagnosis: str | None
@@ -75,6 +81,8 @@ class TrainResult:
     output_dir: str | None
     last_checkpoint: str | None
     log: Any = None
+    findings: list[dict[str, str]] = field(default_factory=list)
+    final_check: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,6 +104,8 @@ class _Run:
     probe_texts: list[str] = field(default_factory=list)
     last_checkpoint: str | None = None
     health: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, str]] = field(default_factory=list)
+    final_check: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def main(self) -> bool:
@@ -118,6 +128,8 @@ def train(model: Any, loss: torch.nn.Module, train_dataset: Any, config: TrainCo
     run.probe_texts = list(probe_texts or _default_probe(run.data))
     if resume_from is not None:
         _resume(run, resume_from)
+    if not run.monitor.baseline:
+        run.monitor.set_baseline(probe(run))
     meter = EmissionsMeter(config.output_dir, enabled=config.track_emissions and run.main).start()
     start, status = time.perf_counter(), "failed"
     try:
@@ -158,7 +170,7 @@ def _setup(model: Any, loss: torch.nn.Module, dataset: Any, config: TrainConfig,
     _drop_loss_autocast(loss)
     log = TrainLog(config.output_dir if acc.is_main_process else None, resume=resume)
     monitor = CollapseMonitor(config.collapse_patience, config.flat_loss_rtol,
-                              config.collapse_cosine, config.collapse_std)
+                              config.collapse_cosine, config.loss_blowup_factor)
     return _Run(config, acc, module, model, optimizer, scheduler, data, sampler, log, monitor,
                 state, evaluators, callbacks)
 
@@ -198,7 +210,8 @@ def _loop(run: _Run) -> None:
                       for i in range(0, len(batches), cfg.gradient_accumulation_steps)]
             st.chunks_per_epoch = len(chunks)
             while st.next_chunk < len(chunks) and st.step < st.total_steps and st.status == "ok":
-                _one_step(run, chunks[st.next_chunk])
+                if not _one_step(run, chunks[st.next_chunk]):
+                    break
                 bar.update(1)
                 bar.set_postfix(loss=f"{st.last_loss:.4f}",
                                 lr=f"{run.scheduler.get_last_lr()[0]:.2e}", refresh=False)
@@ -208,17 +221,24 @@ def _loop(run: _Run) -> None:
     if cfg.eval_strategy != "no" and st.last_eval_step != st.step:
         _evaluate(run)
     _save(run)
+    final_verdict(run)
     _notify(run, "end")
 
 
-def _one_step(run: _Run, chunk: list[list[int]]) -> None:
+def _one_step(run: _Run, chunk: list[list[int]]) -> bool:
+    """One optimizer step; False (status degenerate) when a rank's loss was NaN/inf."""
     st = run.state
-    value = train_step(run, chunk)
+    try:
+        value = train_step(run, chunk)
+    except NonFiniteLossError as err:
+        st.status, st.diagnosis, st.stopped = "degenerate", str(err), str(err)
+        return False
     st.rows += sum(len(b) for b in chunk) * run.accelerator.num_processes
     st.step, st.next_chunk, st.last_loss = st.step + 1, st.next_chunk + 1, value
     st.loss_window.append(value)
     st.losses_since_eval.append(value)
     _notify(run, "step")
+    return True
 
 
 def _after_step(run: _Run, epoch_end: bool) -> None:
@@ -248,7 +268,7 @@ def _evaluate(run: _Run) -> None:
     st = run.state
     event = evaluate(run)
     st.metrics = event["metrics"]
-    health = event.pop("health")
+    health = agree(run, event.pop("health"))
     run.health.append(health)
     if run.main:
         run.log.write({"type": "eval", "step": st.step, "epoch": round(st.epoch_float, 4), **event})
@@ -285,11 +305,10 @@ def _notify(run: _Run, event: str) -> None:
 
 def _result(run: _Run, seconds: float, emissions: dict[str, Any]) -> TrainResult:
     st = run.state
-    status = st.status if st.diagnosis is None or st.status != "ok" else "degenerate"
     return TrainResult(
-        status=status, diagnosis=st.diagnosis, global_step=st.step, epoch=st.epoch_float,
+        status=st.status, diagnosis=st.diagnosis, global_step=st.step, epoch=st.epoch_float,
         train_seconds=seconds, train_rows=st.rows,
         rows_per_s=st.rows / seconds if seconds > 0 else math.nan, final_loss=st.last_loss,
         metrics=dict(st.metrics), health=list(run.health), emissions=emissions,
         output_dir=run.config.output_dir, last_checkpoint=run.last_checkpoint,
-        log=run.log.frame())
+        log=run.log.frame(), findings=list(run.findings), final_check=dict(run.final_check))
