@@ -46,6 +46,7 @@ from workbench.data import datasets as data
 from workbench.reports import plots
 from workbench.runs import folder as run_folder
 from workbench.runs import execute as runs
+from workbench.runs import verdict
 from workbench.models.cross_encoder import CrossEncoder
 from workbench.evaluators import CECorrelationEvaluator
 from workbench.losses import LOSSES
@@ -111,7 +112,8 @@ print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} 
 # %%
 grid_after = reranker_grid(reranker, test_ds, batch_size=per_device_eval_batch_size)
 final_metrics, final_results = artifacts.final_metrics(reranker, evaluators)
-health = artifacts.health_summary(result, final_results)
+health = verdict.run_health(result, final_results, final_metrics, grid_before, grid_after)
+grid_after = verdict.mark_grid(grid_after, health)
 print(health["status"], health["diagnosis"] or "")
 display(grid_after)
 final_metrics

@@ -51,6 +51,7 @@ from workbench.data import datasets as data
 from workbench.reports import plots
 from workbench.runs import folder as run_folder
 from workbench.runs import execute as runs
+from workbench.runs import verdict
 from workbench.models.bi_encoder import BiEncoder
 from workbench.evaluators import EmbeddingSimilarityEvaluator, grid
 from workbench.losses import LOSSES
@@ -129,7 +130,8 @@ print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} 
 grid_after = grid(encoder, test_ds, matryoshka_dims=matryoshka_dims,
                   batch_size=per_device_eval_batch_size)
 final_metrics, final_results = artifacts.final_metrics(encoder, [dev_evaluator, test_evaluator])
-health = artifacts.health_summary(result, final_results)
+health = verdict.run_health(result, final_results, final_metrics, grid_before, grid_after)
+grid_after = verdict.mark_grid(grid_after, health)
 print(health["status"], health["diagnosis"] or "")
 final_metrics
 
