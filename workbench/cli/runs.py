@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from workbench.runs import execute as runs
+from workbench.runs.verdict import read_verdict
+
+STRICT_EXIT = 3
+"""Exit code of ``--strict`` when a finished run's verdict is warning or degenerate."""
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -19,6 +23,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no cell progress bar")
     p.add_argument("--log-output", action="store_true",
                    help="stream the notebook's output (training progress) to the terminal")
+    p.add_argument("--strict", action="store_true",
+                   help=f"exit {STRICT_EXIT} when a run's health verdict is not ok "
+                        "(warning or degenerate)")
 
 
 def add_run(sub: argparse._SubParsersAction) -> None:
@@ -51,6 +58,13 @@ def _execute(args: argparse.Namespace, params: dict[str, Any], out: Path | None 
     return run_dir
 
 
+def _verdict(run_dir: Path) -> bool:
+    """Print the run's one-line health verdict; True when it is ``ok``."""
+    status, line = read_verdict(run_dir)
+    print(line)
+    return status == "ok"
+
+
 def run_run(args: argparse.Namespace) -> int:
     try:
         params = overrides(args.experiment, args.param)
@@ -60,7 +74,10 @@ def run_run(args: argparse.Namespace) -> int:
     except (runs.UnknownParameterError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 0 if _execute(args, params, args.out, args.resume) else 1
+    run_dir = _execute(args, params, args.out, args.resume)
+    if run_dir is None:
+        return 1
+    return 0 if _verdict(run_dir) or not args.strict else STRICT_EXIT
 
 
 def add_sweep(sub: argparse._SubParsersAction) -> None:
@@ -105,17 +122,18 @@ def run_sweep(args: argparse.Namespace) -> int:
     except (runs.UnknownParameterError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    done, failed = [], 0
+    done, failed, unhealthy = [], 0, 0
     for i, point in enumerate(points, 1):
         print(f"[{i}/{len(points)}] {args.experiment} {point}")
         run_dir = _execute(args, {**fixed, **point})
         done += [run_dir] if run_dir else []
         failed += run_dir is None
+        unhealthy += run_dir is not None and not _verdict(run_dir)
     out = args.out or runs.timestamped_dir("sweep", args.experiment, args.preset)
     if done:
         _write_comparison(done, out)
-    print(f"{len(done)} run(s) finished, {failed} failed")
-    return 1 if failed else 0
+    print(f"{len(done)} run(s) finished ({unhealthy} not healthy), {failed} failed")
+    return 1 if failed else (STRICT_EXIT if args.strict and unhealthy else 0)
 
 
 def add_compare(sub: argparse._SubParsersAction) -> None:
