@@ -94,7 +94,7 @@ def test_final_layers_and_loss_blowup():
 
 
 class _Result:
-    status, diagnosis, health, findings = "ok", None, [], []
+    status, diagnosis, health, findings, log = "ok", None, [], [], None
     final_check = {"1": {"collapse": None}, "2": {"collapse": None}}
 
 
@@ -118,6 +118,18 @@ def test_run_verdict_compares_with_the_zero_shot_grid():
     random_start = _grid({(1, 32): 0.05, (1, 8): -0.02, (2, 32): 0.03, (2, 8): 0.0})
     assert run_health(_Result(), (), {"x_spearman": -0.01}, random_start,
                       random_start)["status"] == "ok"
+
+
+def test_a_metric_that_fell_to_chance_during_training_is_caught():
+    result = _Result()
+    result.log = pd.DataFrame({"Step": [10, 20, 30], "Training Loss": [0.6, 0.5, 0.9],
+                               "stsb-validation_spearman": [0.55, 0.61, 0.04]})
+    health = run_health(result)
+    assert health["status"] == "degenerate"
+    assert health["diagnosis"] == ("stsb-validation_spearman fell to chance during training: "
+                                   "0.610 at step 20, 0.040 at step 30")
+    result.log["stsb-validation_spearman"] = [0.05, 0.02, 0.06]  # never above chance: no finding
+    assert run_health(result)["status"] == "ok"
 
 
 def test_collapsed_layers_are_marked_in_the_grid():
