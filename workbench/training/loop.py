@@ -9,7 +9,6 @@ run ends with a verdict (``health``: ok / warning / degenerate) that all ranks s
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
+from workbench.progress import ProgressFile
 from workbench.training import checkpoint as ckpt
 from workbench.training.batches import Columns, epoch_batches, make_sampler, set_max_length
 from workbench.training.config import ConfigError, TrainConfig, check_setup
@@ -28,11 +28,13 @@ from workbench.training.evaluation import agree, evaluate, final_verdict, probe
 from workbench.training.health import CollapseMonitor, NonFiniteLossError
 from workbench.training.log import TrainLog
 from workbench.training.optim import make_optimizer, make_scheduler
+from workbench.training.parts import PartsClock, totals
 from workbench.training.state import TrainResult, TrainState
 from workbench.training.step import train_step
+from workbench.training.trackers import Trackers, open_trackers
 
 Callback = Callable[[str, "TrainState"], None]
-"""Called as ``cb(event, state)`` with event "step", "log", "eval", "save" or "end"."""
+"""Called as ``cb(event, state)`` with event "start", "step", "log", "eval", "save" or "end"."""
 
 
 @dataclass
@@ -56,6 +58,7 @@ class _Run:
     health: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, str]] = field(default_factory=list)
     final_check: dict[str, dict[str, Any]] = field(default_factory=dict)
+    clock: PartsClock | None = None
 
     @property
     def main(self) -> bool:
@@ -65,12 +68,14 @@ class _Run:
 def train(model: Any, loss: torch.nn.Module, train_dataset: Any, config: TrainConfig,
           evaluators: Iterable[Callable[[Any], Any]] = (), callbacks: Iterable[Callback] = (),
           eval_dataset: Any = None, probe_texts: Sequence[str] | None = None,
-          resume_from: str | Path | None = None) -> TrainResult:
+          resume_from: str | Path | None = None, trackers: Trackers | None = None) -> TrainResult:
     """Train ``loss.model`` (== ``model``) on ``train_dataset``; returns a :class:`TrainResult`.
 
     ``eval_dataset`` (same columns as the training data) gives the Validation Loss; the collapse
     check embeds ``probe_texts`` (default: up to 64 training texts). ``resume_from`` is a
-    checkpoint folder or an output folder (its newest checkpoint).
+    checkpoint folder or an output folder (its newest checkpoint). ``trackers``: already open
+    experiment trackers (the caller closes them); default: opened from ``config.report_to`` and
+    closed at the end.
     """
     run = _setup(model, loss, train_dataset, config, list(evaluators), list(callbacks),
                  resume=resume_from is not None)
@@ -81,20 +86,32 @@ def train(model: Any, loss: torch.nn.Module, train_dataset: Any, config: TrainCo
     if not run.monitor.baseline:
         run.monitor.set_baseline(probe(run))
     meter = EmissionsMeter(config.output_dir, enabled=config.track_emissions and run.main).start()
-    start, status = time.perf_counter(), "failed"
+    run.clock = PartsClock(meter, run.state.parts, run.state.step, run.state.rows)
+    if run.main and config.output_dir is not None:
+        run.callbacks.append(ProgressFile(config.output_dir))
+    owned = trackers is None
+    if owned:
+        trackers = (open_trackers(config.report_to, config.output_dir,
+                                  params=config.to_card_dict()["all"]) if run.main else Trackers())
+    run.log.listeners.append(trackers)
+    status = "failed"
     try:
+        _notify(run, "start")
         _loop(run)
         status = run.state.status
     except KeyboardInterrupt:
         status = "interrupted"
         raise
     finally:
-        seconds = time.perf_counter() - start
-        emissions = meter.stop()
+        parts = run.clock.finish(run.state.step, run.state.rows)
+        seconds, emissions = totals(parts)
         if run.main:
             run.log.write({"type": "end", "step": run.state.step, "epoch": run.state.epoch_float,
-                           "status": status, "seconds": seconds, "emissions": emissions})
-    return _result(run, seconds, emissions)
+                           "status": status, "seconds": seconds, "emissions": emissions,
+                           "parts": len(parts)})
+        if owned:
+            trackers.close()
+    return _result(run, parts)
 
 
 def _setup(model: Any, loss: torch.nn.Module, dataset: Any, config: TrainConfig,
@@ -145,6 +162,8 @@ def _resume(run: _Run, path: str | Path) -> None:
     run.state = TrainState(**{**trainer, "monitor": monitor})
     run.monitor.load_state_dict(monitor)
     run.log.truncate_after(run.state.step)
+    run.health = [{k: v for k, v in e.items() if k != "type"} for e in run.log.events
+                  if e["type"] == "health"]  # the checks before the interruption stay
     run.last_checkpoint = str(ckpt.resolve_checkpoint(path))
 
 
@@ -218,11 +237,11 @@ def _evaluate(run: _Run) -> None:
     st = run.state
     event = evaluate(run)
     st.metrics = event["metrics"]
-    health = agree(run, event.pop("health"))
+    health = agree(run, {"step": st.step, **event.pop("health")})
     run.health.append(health)
     if run.main:
         run.log.write({"type": "eval", "step": st.step, "epoch": round(st.epoch_float, 4), **event})
-        run.log.write({"type": "health", "step": st.step, **health})
+        run.log.write({"type": "health", **health})
     st.losses_since_eval, st.last_eval_step = [], st.step
     st.monitor = run.monitor.state_dict()
     if health["status"] == "degenerate":
@@ -237,6 +256,8 @@ def _save(run: _Run) -> None:
         return
     st = run.state
     st.monitor = run.monitor.state_dict()
+    if run.clock is not None:
+        st.parts = run.clock.at_checkpoint(st.step, st.rows)
     if run.main:
         trainer = {k: v for k, v in vars(st).items()}
         path = ckpt.save_checkpoint(run.config.output_dir, st.step,
@@ -253,12 +274,15 @@ def _notify(run: _Run, event: str) -> None:
         cb(event, run.state)
 
 
-def _result(run: _Run, seconds: float, emissions: dict[str, Any]) -> TrainResult:
+def _result(run: _Run, parts: list[dict[str, Any]]) -> TrainResult:
+    """Totals over every part of the run (one part unless it was resumed)."""
     st = run.state
+    seconds, emissions = totals(parts)
     return TrainResult(
         status=st.status, diagnosis=st.diagnosis, global_step=st.step, epoch=st.epoch_float,
         train_seconds=seconds, train_rows=st.rows,
         rows_per_s=st.rows / seconds if seconds > 0 else math.nan, final_loss=st.last_loss,
         metrics=dict(st.metrics), health=list(run.health), emissions=emissions,
         output_dir=run.config.output_dir, last_checkpoint=run.last_checkpoint,
-        log=run.log.frame(), findings=list(run.findings), final_check=dict(run.final_check))
+        log=run.log.frame(), parts=parts, findings=list(run.findings),
+        final_check=dict(run.final_check))

@@ -26,6 +26,7 @@ class TrainState:
     diagnosis: str | None = None
     monitor: dict[str, Any] = field(default_factory=dict)
     stopped: str | None = None
+    parts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def epoch_float(self) -> float:
@@ -56,3 +57,4 @@ class TrainResult:
     log: Any = None
     findings: list[dict[str, str]] = field(default_factory=list)
     final_check: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parts: list[dict[str, Any]] = field(default_factory=list)
