@@ -8,6 +8,7 @@ import json
 import pytest
 
 from workbench.cli import main as cli
+from workbench.cli import runs as cli_runs
 from workbench.runs import execute as runs
 from workbench.runs import folder as run_folder
 
@@ -32,6 +33,10 @@ def test_smoke_run_folder_holds_the_contract(smoke_runs, experiment):
     assert len(metrics["grid_after"]) == len(metrics["grid_before"]) > 0
     record = json.loads((run_dir / runs.RUN_FILE).read_text())
     assert record["status"] == "ok"
+    health = metrics["health"]  # a healthy smoke run is not flagged (issue 12.1)
+    assert health["status"] == "ok" and health["findings"] == [], health["diagnosis"]
+    assert health["final"] and health["collapsed_layers"] == []
+    assert cli_runs.read_verdict(run_dir) == ("ok", "verdict: ok")
     assert (run_dir / "README.md").read_text().startswith("---")  # the card
 
 
