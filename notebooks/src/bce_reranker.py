@@ -51,6 +51,7 @@ from workbench.models.cross_encoder import CrossEncoder
 from workbench.recipes import artifacts
 from workbench.runs import execute as runs
 from workbench.runs import folder as run_folder
+from workbench.runs import verdict
 from workbench.training import TrainConfig, train
 from workbench.training.trackers import open_trackers
 
@@ -119,7 +120,8 @@ final_metrics, final_results = artifacts.final_metrics(reranker, evaluators)
 trackers.log_table("grid_after", grid_after, step=result.global_step)
 trackers.log_metrics({f"final/{k}": v for k, v in final_metrics.items()}, step=result.global_step)
 trackers.close()
-health = artifacts.health_summary(result, final_results)
+health = verdict.run_health(result, final_results, final_metrics, grid_before, grid_after)
+grid_after = verdict.mark_grid(grid_after, health)
 print(health["status"], health["diagnosis"] or "")
 display(grid_after)
 final_metrics
