@@ -19,7 +19,7 @@ import pandas as pd
 
 from workbench.evaluators.base import pair_columns
 from workbench.evaluators.ce_correlation import compute
-from workbench.evaluators.grid import cut_blocks
+from workbench.models.layers import cut_blocks
 
 
 @contextlib.contextmanager
