@@ -80,10 +80,10 @@ class CrossEncoder(nn.Module):
                                    max_length=self.max_length, return_tensors="pt"))
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Raw logits, shape (B,). A training BERT skips the padding work (same function)."""
+        """Raw logits, shape (B,). A registered classifier (``workbench.fast.registry``) skips the
+        padding work, in training and in ``predict`` (same function)."""
         features = {k: v.to(self.device) for k, v in features.items()}
-        if (self.model.training and torch.is_grad_enabled()
-                and unpadded.supports_classifier(self.model, features)):
+        if unpadded.supports_classifier(self.model, features):
             return unpadded.classifier_logits(self.model, features).squeeze(-1)
         return self.model(**features, return_dict=True).logits.squeeze(-1)
 
