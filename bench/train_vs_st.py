@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from datasets import Dataset
 from roofline import bf16_matmul_tflops
-from timing import Clock
+from timing import CLOCK, Clock, seconds
 from transformers import set_seed
 
 from workbench import settings
@@ -217,7 +217,7 @@ def summarise(results: list[Result], flops: float | None, peak_tflops: float | N
         by_side.setdefault(r.side, []).append(r)
     out: dict[str, float] = {}
     for side, rs in by_side.items():
-        med = statistics.median(r.clock.wall for r in rs)
+        med = statistics.median(seconds(r.clock) for r in rs)
         metrics = [r.metric for r in rs]
         sd = statistics.stdev(metrics) if len(rs) > 1 else float("nan")
         out[f"{side} rows/s"], out[f"{side} metric"] = rs[0].rows / med, statistics.mean(metrics)
@@ -230,11 +230,12 @@ def summarise(results: list[Result], flops: float | None, peak_tflops: float | N
         print(line)
     if len(by_side) == 2:
         ours, ref = by_side["workbench"], by_side["ST trainer"]
-        wall = statistics.median(r.clock.wall for r in ref) / statistics.median(r.clock.wall for r in ours)
+        wall = (statistics.median(seconds(r.clock) for r in ref)
+                / statistics.median(seconds(r.clock) for r in ours))
         cpu = statistics.median(r.clock.cpu for r in ref) / statistics.median(r.clock.cpu for r in ours)
         delta = statistics.mean(r.metric for r in ours) - statistics.mean(r.metric for r in ref)
         out.update({"ratio": wall, "delta": delta, "seeds": len(ours)})
-        print(f"speed ratio (medians) {wall:.2f}x wall, {cpu:.2f}x CPU time (target >= 2.5x); "
+        print(f"speed ratio (medians) {wall:.2f}x ({CLOCK['which']}), {cpu:.2f}x CPU time (target >= 2.5x); "
               f"delta mean metric {delta:+.4f} over {len(ours)} seed(s) (target |delta| <= 0.005)")
     return out
 

@@ -35,8 +35,19 @@ def supported(transformer: nn.Module, tokenizer) -> bool:
             and registry.lookup(transformer) is not None)
 
 
+_PASS = [0]
+
+
+def new_pass() -> None:
+    """Re-check every block's weights at its next use (call once per encode): fused optimizers
+    (``AdamW(fused=True)``) update weights in place without bumping their version counter, so
+    the check also compares each weight's sum."""
+    _PASS[0] += 1
+
+
 def _weights_key(module: nn.Module, dtype: torch.dtype) -> tuple:
-    return (dtype, *((p.data_ptr(), p._version) for p in module.parameters()))
+    return (dtype, *((p.data_ptr(), p._version, float(p.detach().sum()))
+                     for p in module.parameters()))
 
 
 def _cast(w: BlockWeights, dtype: torch.dtype) -> BlockWeights:
@@ -53,13 +64,16 @@ def _cast(w: BlockWeights, dtype: torch.dtype) -> BlockWeights:
 
 
 def prepared(arch: Architecture, block: nn.Module, dtype: torch.dtype) -> BlockWeights:
-    """``block``'s inference weights in ``dtype``, cached until one of its weights changes."""
-    key = _weights_key(block, dtype)
+    """``block``'s inference weights in ``dtype``, cached until one of its weights changes
+    (storage, version or sum; checked once per :func:`new_pass`)."""
     hit = _PREPARED.get(block)
+    if hit is not None and hit[2] == _PASS[0] and hit[0][0] == dtype:
+        return hit[1]  # checked in this pass already
+    key = _weights_key(block, dtype)
     if hit is None or hit[0] != key:
         with torch.no_grad():
             hit = (key, _cast(arch.weights(block), dtype))
-        _PREPARED[block] = hit
+    _PREPARED[block] = (*hit[:2], _PASS[0])
     return hit[1]
 
 

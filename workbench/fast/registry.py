@@ -97,10 +97,6 @@ def register_classifier(model_class: type, classifier: Classifier) -> None:
     CLASSIFIERS[model_class] = classifier
 
 
-def _loaded() -> None:
-    from workbench.fast import architectures  # noqa: F401  (registers the built-in families)
-
-
 def fallback(model: nn.Module, reason: str) -> None:
     """Log once per (class, reason) that ``model`` runs Hugging Face's padded forward."""
     key = (type(model).__qualname__, reason)
@@ -112,7 +108,6 @@ def fallback(model: nn.Module, reason: str) -> None:
 
 def lookup(model: nn.Module, quiet: bool = False) -> Architecture | None:
     """The fast path for ``model``'s class, or ``None`` (logged once unless ``quiet``)."""
-    _loaded()
     arch = ARCHITECTURES.get(type(model))
     reason = ("no fast path is registered for this class" if arch is None
               else arch.unsupported(model))
@@ -128,7 +123,6 @@ def lookup(model: nn.Module, quiet: bool = False) -> Architecture | None:
 
 def lookup_classifier(model: nn.Module, quiet: bool = False) -> tuple[Classifier, Architecture] | None:
     """The classifier and its encoder's fast path, or ``None`` (logged once unless ``quiet``)."""
-    _loaded()
     classifier = CLASSIFIERS.get(type(model))
     if classifier is None:
         if not quiet:

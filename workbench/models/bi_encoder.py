@@ -214,6 +214,7 @@ class BiEncoder(nn.Module):
     def _batches_fast(self, texts: list[str], layers: list[int], batch_size: int, show: bool,
                       precision: str) -> Iterator[tuple[list[int], dict[int, torch.Tensor]]]:
         """Padding-free (``fast.inference``): token-budget batches, blocks ``1..max(layers)``."""
+        inference.new_pass()
         batches = inference.token_rows(self.tokenizer, texts, self.max_seq_length, batch_size,
                                        self.device)
         for idx, features in tqdm(list(batches), desc="encode", disable=not show, leave=False):
