@@ -14,7 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from workbench import settings
+from workbench.errors import FolderError
 from workbench.evaluators import pareto
+from workbench.runs.record import effective_status, status_line
 
 QUALITY_COLUMNS = ("spearman_cosine", "spearman", "cosine_ap", "max_ap", "pearson_cosine",
                    "cosine_accuracy")
@@ -55,6 +57,12 @@ class RunView:
     def model_dir(self) -> Path:
         return self.path / "model"
 
+    @property
+    def record_note(self) -> str | None:
+        """What run.json says when the run is not a finished ``ok`` run (stale, interrupted,
+        failed, still running), else ``None``."""
+        return status_line(self.path)
+
 
 def _read_csv(path: Path, rows: list | None = None) -> pd.DataFrame:
     try:
@@ -68,8 +76,11 @@ def load_run(run_dir: str | Path) -> RunView:
     path = Path(run_dir)
     metrics_file = path / "metrics.json"
     if not metrics_file.exists():
-        raise FileNotFoundError(f"{path} is not a run folder: it holds no metrics.json")
-    info = json.loads(metrics_file.read_text())
+        raise FolderError(f"{path} is not a run folder: it holds no metrics.json")
+    try:
+        info = json.loads(metrics_file.read_text())
+    except ValueError as err:
+        raise FolderError(f"{metrics_file} is not valid JSON ({err})") from None
     return RunView(path=path, info=info,
                    grid=_read_csv(path / "grid.csv", info.get("grid_after")),
                    grid_before=_read_csv(path / "grid_before.csv", info.get("grid_before")),
@@ -104,7 +115,7 @@ def headline_metrics(runs: Sequence[RunView]) -> pd.DataFrame:
     rows = {}
     for run in runs:
         row: dict = {"experiment": run.info.get("experiment"), "preset": run.info.get("preset"),
-                     "status": run.health.get("status"),
+                     "run": effective_status(run.path), "status": run.health.get("status"),
                      "train_seconds": run.info.get("training", {}).get("seconds")}
         row.update(run.metrics)
         if not run.grid.empty:

@@ -17,9 +17,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from workbench import atomic
+from workbench.errors import WorkbenchError
+
 STATE_NAME = "state.pt"
 SUMMARY_NAME = "trainer_state.json"
 _PATTERN = re.compile(r"^checkpoint-(\d+)$")
+
+
+class CheckpointError(WorkbenchError, FileNotFoundError):
+    """A checkpoint that is missing or damaged; the message names the file."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -39,16 +46,14 @@ def save_checkpoint(output_dir: str | Path, step: int, module: torch.nn.Module,
                     trainer: dict[str, Any], keep: int | None = None) -> Path:
     """Write ``checkpoint-<step>`` atomically; keep the ``keep`` newest (None = all)."""
     root = Path(output_dir)
-    final = root / f"checkpoint-{step}"
-    tmp = root / f".tmp-checkpoint-{step}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     state = {"model": module.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "rng": rng_state(), "trainer": trainer}
-    torch.save(state, tmp / STATE_NAME)
-    (tmp / SUMMARY_NAME).write_text(json.dumps(trainer, indent=1, default=str))
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+
+    def fill(tmp: Path) -> None:
+        torch.save(state, tmp / STATE_NAME)
+        (tmp / SUMMARY_NAME).write_text(json.dumps(trainer, indent=1, default=str))
+
+    final = atomic.write_dir(root / f"checkpoint-{step}", fill)
     if keep is not None:
         for old in list_checkpoints(root)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
@@ -72,17 +77,46 @@ def resolve_checkpoint(path: str | Path) -> Path:
         return path
     found = list_checkpoints(path)
     if not found:
-        raise FileNotFoundError(f"no checkpoint in {path} (expected checkpoint-<step>/{STATE_NAME})")
+        raise CheckpointError(f"no checkpoint in {path} (expected checkpoint-<step>/{STATE_NAME})")
     return found[-1]
 
 
 def load_checkpoint(path: str | Path, module: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: Any) -> dict[str, Any]:
     """Restore everything saved by :func:`save_checkpoint`; returns the trainer state."""
-    state = torch.load(resolve_checkpoint(path) / STATE_NAME, map_location="cpu",
-                       weights_only=False)
+    folder = resolve_checkpoint(path)
+    problem = check_checkpoint(folder)
+    if problem is not None:
+        raise CheckpointError(f"cannot resume from {folder}: {problem}")
+    state = torch.load(folder / STATE_NAME, map_location="cpu", weights_only=False)
     module.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     set_rng_state(state["rng"])
     return state["trainer"]
+
+
+def check_checkpoint(path: str | Path) -> str | None:
+    """What is wrong with a checkpoint folder (missing, truncated or corrupt files), or None.
+
+    ``state.pt`` is a zip archive (``torch.save``): a truncated file loses its central directory,
+    a garbled one fails a member's CRC-32; ``trainer_state.json`` must parse.
+    """
+    import zipfile
+
+    path = Path(path)
+    state = path / STATE_NAME
+    if not state.is_file():
+        return f"{state} is missing"
+    try:
+        with zipfile.ZipFile(state) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        return f"{state} is truncated or not a torch checkpoint ({err})"
+    if bad is not None:
+        return f"{state} is corrupt (member {bad} fails its checksum)"
+    try:
+        json.loads((path / SUMMARY_NAME).read_text())
+    except (OSError, ValueError) as err:
+        return f"{path / SUMMARY_NAME} is unreadable ({type(err).__name__})"
+    return None
