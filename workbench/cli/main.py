@@ -69,8 +69,9 @@ def run_grid(args: argparse.Namespace) -> int:
 
 # ---- export -------------------------------------------------------------------------------
 def add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="standalone model of the first K layers and first D dims")
-    p.add_argument("model", help="model folder, Hub id or alias (minilm-l6)")
+    p = sub.add_parser("export", help="standalone model of the first K layers and first D dims "
+                                         "(a cross-encoder: the first K layers)")
+    p.add_argument("model", help="model folder, Hub id or alias (minilm-l6); bi- or cross-encoder")
     p.add_argument("--layers", type=int, required=True, help="keep layers 1..K")
     p.add_argument("--dim", type=int, help="keep the first D dimensions (default all)")
     p.add_argument("--out", type=Path, required=True, help="output folder")

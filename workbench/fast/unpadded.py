@@ -181,12 +181,28 @@ def classifier_logits(model: nn.Module, features: dict[str, Tensor]) -> Tensor:
     pooler reads nothing else; every token still serves as a key and value). Then, as Hugging
     Face: pooler (dense + tanh on ``[CLS]``), dropout, classifier. ``token_type_ids`` mark pairs.
     """
-    bert, layers = model.bert, model.bert.encoder.layer
+    depth = len(model.bert.encoder.layer)
+    return classifier_layer_logits(model, features, [depth])[depth].unsqueeze(-1)
+
+
+def classifier_layer_logits(model: nn.Module, features: dict[str, Tensor],
+                            layers: Sequence[int]) -> dict[int, Tensor]:
+    """``{k: logits (B,)}``: the head (pooler, dropout, classifier) on layer ``k``'s ``[CLS]``.
+
+    One padding-free pass up to the deepest layer asked for; that layer computes only its
+    ``[CLS]`` rows (as :func:`classifier_logits`). Layer ``k``'s logit is what the model cut to
+    its first ``k`` blocks outputs (up to dropout draws).
+    """
+    bert = model.bert
+    deepest = max(layers)
+    if min(layers) < 1 or deepest > len(bert.encoder.layer):
+        raise ValueError(f"layers {sorted(layers)} not in 1..{len(bert.encoder.layer)}")
     layout = _layout(features)
-    states = _states(bert, features, layout, len(layers) - 1)
-    last = _layer(layers[-1], states[-1], layout, rows=layout.starts)  # [CLS] rows query
-    pooled = bert.pooler(last.unsqueeze(1))  # the pooler reads position 0
-    return model.classifier(model.dropout(pooled))
+    states = _states(bert, features, layout, deepest - 1)
+    cls = {k: states[k][layout.starts] for k in layers if k < deepest}
+    cls[deepest] = _layer(bert.encoder.layer[deepest - 1], states[-1], layout, rows=layout.starts)
+    return {k: model.classifier(model.dropout(bert.pooler(cls[k].unsqueeze(1)))).squeeze(-1)
+            for k in sorted(cls)}
 
 
 def merge_columns(columns: Sequence[dict[str, Tensor]]) -> tuple[dict[str, Tensor], list[int]]:
