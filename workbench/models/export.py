@@ -140,12 +140,12 @@ def export_cut(model: str | Path | BiEncoder, layers: int, dim: int | None, out:
 
     Speed-up = best-of-``repeats`` fp32 encode time of the full model / of the cut model. A
     cross-encoder (a ``CrossEncoder`` or a saved one) is cut to ``layers`` blocks, ``dim`` must
-    be None; the cut loads in ``sentence_transformers.CrossEncoder`` with the same scores as
+    be None (or its hidden size); the cut loads in ``sentence_transformers.CrossEncoder`` with the same scores as
     ``ce.predict(pairs, layer=layers)``.
     """
     encoder = load_for_export(model)
     if isinstance(encoder, CrossEncoder):
-        if dim is not None:
+        if dim not in (None, encoder.hidden_size):
             raise ValueError(f"a cross-encoder has no embedding to truncate: drop --dim (got {dim})")
         cut = cut_reranker(encoder, layers)
     else:

@@ -228,7 +228,8 @@ def card_context(run: RunView, model_id: str | None = None) -> dict:
         "tasks": TASKS, "st_docs": ST_DOCS, "loss_names": loss_names(run),
         "citations": loss_citations(run), "best": best,
         "eval_tables": tables.evaluation_tables(evaluations, run.kind),
-        "grid_table": tables.grid_table(run.grid) if not run.grid.empty else "",
+        "grid_table": "" if run.grid.empty else tables.reranker_table(run.grid, run.grid_before)
+        if run.kind == "cross" else tables.grid_table(run.grid),
         "architecture": tables.architecture(run.model_dir) if run.kind != "cross" else "",
         "hyper": tables.hyperparameters(run), "log_table": tables.train_log_table(run.train_log),
         "co2": meta.get("co2_eq_emissions"), "example_pairs": tables.example_pairs(run.info),
