@@ -117,3 +117,8 @@ def test_qrels_pairs_and_errors():
         ours_mine(texts, docs, model, output_format="labeled-list")
     with pytest.raises(ValueError, match="range_max"):
         ours_mine(texts, docs, model, num_negatives=5, range_max=3)
+
+
+def test_qrels_pairs_take_relevant_sets():
+    queries, corpus = {"1": "what is x"}, {"a": "x is x", "b": "also x"}
+    assert qrels_pairs(queries, corpus, {"1": {"b", "a"}}) == (["what is x"] * 2, ["x is x", "also x"])

@@ -197,22 +197,23 @@ def summary(mined: Mined) -> dict[str, float]:
 
 
 def qrels_pairs(queries: dict[str, str], corpus: dict[str, str],
-                qrels: dict[str, dict[str, int]]) -> tuple[list[str], list[str]]:
-    """(query text, relevant document text) for every qrel with relevance > 0, in qrels order.
+                relevant: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(query text, relevant document text) for every judged relevant document, in qrels order.
 
-    ``qrels[query_id][doc_id] = relevance``; a query or document id missing from ``queries`` /
-    ``corpus`` is an error naming it.
+    ``relevant[query_id]``: the relevant document ids (a set, as ``RetrievalData.relevant``) or
+    ``{doc_id: relevance}`` (kept when > 0). An id missing from ``queries`` / ``corpus`` is an
+    error naming it.
     """
     texts, positives = [], []
-    for qid, docs in qrels.items():
+    for qid, docs in relevant.items():
         if qid not in queries:
             raise KeyError(f"qrels name query id {qid!r}, which is not among the {len(queries)} queries")
-        for did, relevance in docs.items():
+        ids = [d for d, r in docs.items() if r > 0] if isinstance(docs, dict) else sorted(docs)
+        for did in ids:
             if did not in corpus:
                 raise KeyError(f"qrels of query {qid!r} name document id {did!r}, not in the corpus")
-            if relevance > 0:
-                texts.append(queries[qid])
-                positives.append(corpus[did])
+            texts.append(queries[qid])
+            positives.append(corpus[did])
     return texts, positives
 
 

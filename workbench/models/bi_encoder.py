@@ -89,11 +89,12 @@ class BiEncoder(nn.Module):
         source = resolve_model(spec)
         layout = st_format.read_bi_encoder_layout(source)
         transformer, tokenizer = st_format.load_transformer(source, layout, trust_remote_code)
+        positions = getattr(transformer.config, "max_position_embeddings", None) or 10**9
         enc = cls(
             transformer, tokenizer,
             pooling_mode=pooling_mode or layout.pooling_mode,
             normalize=layout.normalize if normalize is None else normalize,
-            max_seq_length=max_seq_length or layout.max_seq_length,
+            max_seq_length=min(max_seq_length or layout.max_seq_length, positions),
         )
         enc.base_model_name = str(spec)
         enc.truncate_dim = layout.truncate_dim

@@ -35,7 +35,11 @@ TASKS = {  # task type -> (title, evaluator, doc anchor, metric names, primary m
     "cross-encoder-correlation": ("Cross Encoder Correlation", "CECorrelationEvaluator",
                                   "cross_encoder/evaluation.html#sentence_transformers.cross_encoder.evaluation.CECorrelationEvaluator",
                                   ["pearson", "spearman"], ("spearman",)),
+    "cross-encoder-reranking": ("Cross Encoder Reranking", "CrossEncoderRerankingEvaluator",
+                                "cross_encoder/evaluation.html#sentence_transformers.cross_encoder.evaluation.CrossEncoderRerankingEvaluator",
+                                ["map", "mrr@10", "ndcg@10"], ("ndcg@10",)),
 }
+CROSS_TASKS = ("cross-encoder-correlation", "cross-encoder-reranking")
 
 
 @dataclass
@@ -54,7 +58,7 @@ class Evaluation:
 def split_metric_key(key: str, kind: str = "bi") -> tuple[str, str, str]:
     """``"sts-dev_spearman_cosine"`` -> ``("sts-dev", "spearman_cosine", "semantic-similarity")``."""
     candidates = [(t, m) for t, spec in TASKS.items() for m in spec[3]
-                  if (kind == "cross") == (t == "cross-encoder-correlation")]
+                  if (kind == "cross") == (t in CROSS_TASKS)]
     for task, metric in sorted(candidates, key=lambda c: -len(c[1])):
         if key == metric or key.endswith("_" + metric):
             return key[: -len(metric)].rstrip("_") or "unknown", metric, task
