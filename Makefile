@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PRESET ?= cpu
 export WORKBENCH_DATA ?= $(abspath ../shared/data)
 
-.PHONY: setup setup-test run test lint clean
+.PHONY: setup setup-test setup-browser run test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,16 @@ $(VENV)/.installed-test: $(VENV)/.installed
 setup: $(VENV)/.installed
 setup-test: $(VENV)/.installed-test
 
+# The browser test drives JupyterLab in headless Chromium: Debian's package (playwright's own
+# browser download needs the internet). Installed when absent, where apt-get may run.
+setup-browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 run: setup
 	$(BIN)/workbench run matryoshka_2d --preset $(PRESET)
 
-test: setup-test
+test: setup-test setup-browser
 	$(BIN)/ruff check workbench tests bench
 	$(BIN)/python -m pytest
 

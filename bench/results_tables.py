@@ -95,7 +95,7 @@ def save_figure(run_dirs: list[Path], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from workbench.runs.compare import plot_grid_multiples
+    from workbench.reports.compare_plots import plot_grid_multiples
 
     axes = plot_grid_multiples([load_run(r) for r in run_dirs])
     fig = axes.flat[0].figure

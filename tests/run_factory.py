@@ -74,7 +74,7 @@ def _write_model(folder: Path, model_dir: Path, kind: str) -> None:
 def _datasets() -> dict:
     from datasets import Dataset
 
-    from workbench.runs.artifacts import dataset_summary
+    from workbench.recipes.artifacts import dataset_summary
 
     return {"train": dataset_summary(Dataset.from_list(STSB_TRAIN), "sentence-transformers/stsb",
                                      "train"),
@@ -84,7 +84,7 @@ def _datasets() -> dict:
 
 def _loss(kind: str, dims: list[int]) -> dict:
     from workbench.losses import LOSSES
-    from workbench.runs.artifacts import loss_summary
+    from workbench.recipes.artifacts import loss_summary
 
     if kind == "cross":
         return {"name": "BinaryCrossEntropyLoss", "config": {"pos_weight": None},

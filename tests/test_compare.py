@@ -9,6 +9,7 @@ import matplotlib
 import pytest
 from run_factory import make_run_folder
 
+from workbench.reports import compare_plots
 from workbench.runs import compare
 
 matplotlib.use("Agg")
@@ -45,10 +46,10 @@ def test_plots_take_and_return_axes(two_runs):
 
     runs = [compare.load_run(p) for p in two_runs]
     fig, axes = plt.subplots(1, 2, squeeze=False)
-    assert compare.plot_grid_multiples(runs, axes) is axes
+    assert compare_plots.plot_grid_multiples(runs, axes) is axes
     assert [ax.get_title() for ax in axes.flat] == ["20250101-a", "20250102-b"]
     fig2, ax = plt.subplots()
-    assert compare.plot_pareto_runs(runs, ax) is ax
+    assert compare_plots.plot_pareto_runs(runs, ax) is ax
     assert len(ax.get_lines()) == 2 and ax.get_legend() is not None
     plt.close(fig)
     plt.close(fig2)

@@ -6,8 +6,11 @@ import importlib
 
 __version__ = "0.1.0"
 
-_EXPORTS = {"BiEncoder": "workbench.models.bi_encoder", "CrossEncoder": "workbench.models.cross_encoder",
-            "load_dataset": "workbench.data.datasets"}
+_EXPORTS = {"BiEncoder": "workbench.models.bi_encoder",
+            "CrossEncoder": "workbench.models.cross_encoder",
+            "load_dataset": "workbench.data.datasets", "LOSSES": "workbench.losses",
+            "grid": "workbench.evaluators.grid", "train": "workbench.training.loop",
+            "TrainConfig": "workbench.training.config"}
 __all__ = ["__version__", *_EXPORTS]
 
 

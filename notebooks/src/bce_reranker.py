@@ -49,15 +49,14 @@ resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume trainin
 import torch
 from IPython.display import Image, display
 
-from workbench.runs import artifacts
 from workbench.data import datasets as data
-from workbench.reports import plots
-from workbench.runs import folder as run_folder
-from workbench.runs import execute as runs
-from workbench.models.cross_encoder import CrossEncoder
 from workbench.evaluators import CECorrelationEvaluator
-from workbench.losses.adaptive_layer_ce import reranker_loss
 from workbench.evaluators.reranker_grid import reranker_grid
+from workbench.losses.adaptive_layer_ce import reranker_loss
+from workbench.models.cross_encoder import CrossEncoder
+from workbench.recipes import artifacts
+from workbench.runs import execute as runs
+from workbench.runs import folder as run_folder
 from workbench.training import TrainConfig, train
 
 EXPERIMENT = "bce_reranker"

@@ -9,6 +9,7 @@
 run_dirs: list = []  # run folders to compare; [] = the two most recent under WORKBENCH_RUNS
 
 # %%
+from workbench.reports import compare_plots
 from workbench.runs import compare
 
 runs = [compare.load_run(path) for path in (run_dirs or compare.latest_runs(2))]
@@ -30,10 +31,10 @@ compare.headline_metrics(runs)
 # ## Grids as small multiples
 
 # %%
-compare.plot_grid_multiples(runs);
+compare_plots.plot_grid_multiples(runs);
 
 # %% [markdown]
 # ## Pareto frontiers on one axis
 
 # %%
-compare.plot_pareto_runs(runs);
+compare_plots.plot_pareto_runs(runs);

@@ -46,14 +46,14 @@ resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume trainin
 # %%
 from IPython.display import Image, display
 
-from workbench.runs import artifacts
 from workbench.data import datasets as data
-from workbench.reports import plots
-from workbench.runs import folder as run_folder
-from workbench.runs import execute as runs
-from workbench.models.bi_encoder import BiEncoder
 from workbench.evaluators import EmbeddingSimilarityEvaluator, grid
 from workbench.losses import LOSSES
+from workbench.models.bi_encoder import BiEncoder
+from workbench.recipes import artifacts
+from workbench.reports import plots
+from workbench.runs import execute as runs
+from workbench.runs import folder as run_folder
 from workbench.training import TrainConfig, train
 
 EXPERIMENT = "matryoshka_2d"

@@ -64,11 +64,12 @@ from workbench.data import mining
 from workbench.data.retrieval import load_retrieval
 from workbench.evaluators import CECorrelationEvaluator
 from workbench.evaluators import rerank_pipeline as pipe
+from workbench.evaluators.pareto import cheapest_pipeline
 from workbench.evaluators.reranker_grid import reranker_grid
 from workbench.losses.adaptive_layer_ce import reranker_loss
 from workbench.models.bi_encoder import BiEncoder
 from workbench.models.cross_encoder import CrossEncoder
-from workbench.runs import artifacts
+from workbench.recipes import artifacts
 from workbench.runs import execute as runs
 from workbench.runs import folder as run_folder
 from workbench.training import TrainConfig, train
@@ -148,7 +149,7 @@ pipelines = pipe.pipeline_grid(encoder, reranker, test_data, [tuple(c) for c in 
                                rerank_depths, top_n=top_n, batch_size=per_device_eval_batch_size,
                                precision=precision)
 pipelines.to_csv(run_dir / "pipelines.csv", index=False)
-picks = {f"cheapest within {tol:.0%}": pipe.cheapest_pipeline(pipelines, tol) for tol in (0.01, 0.05)}
+picks = {f"cheapest within {tol:.0%}": cheapest_pipeline(pipelines, tol) for tol in (0.01, 0.05)}
 display(grid_after)
 pipelines
 

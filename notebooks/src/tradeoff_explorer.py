@@ -12,9 +12,9 @@ run_dir: str = ""  # run folder to explore; "" = the most recent run under WORKB
 compare_dir: str = ""  # optional second run folder shown side by side; "" = none
 
 # %%
-from workbench.runs.compare import latest_runs, load_run
 from workbench.reports.plots import pareto
 from workbench.reports.widgets import TradeoffExplorer
+from workbench.runs.compare import latest_runs, load_run
 
 chosen_run = run_dir or str(latest_runs(1)[-1])
 explorer = TradeoffExplorer(chosen_run, compare_dir=compare_dir or None)

@@ -9,12 +9,8 @@ import pytest
 import torch
 
 from workbench.data.retrieval import RetrievalData
-from workbench.evaluators.rerank_pipeline import (
-    PairScores,
-    cheapest_pipeline,
-    pipeline_grid,
-    rerank,
-)
+from workbench.evaluators.pareto import cheapest_pipeline
+from workbench.evaluators.rerank_pipeline import PairScores, pipeline_grid, rerank
 from workbench.evaluators.retrieval import compute
 from workbench.models.cross_encoder import CrossEncoder
 from workbench.models.specs import tiny_cross_encoder

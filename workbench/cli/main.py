@@ -8,27 +8,15 @@ To add a subcommand, write ``add_<name>(subparsers)`` that registers its parser 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from workbench import settings
 from workbench.cli.runs import add_compare, add_run, add_sweep
+from workbench.runs.execute import timestamped_dir
 
 GRID_COLUMNS = ["layer", "dim", "spearman_cosine", "pearson_cosine", "latency_ms_per_1k",
                 "bytes_per_vector", "status"]
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(text)).name or str(text)).strip("-")[:40]
-
-
-def default_out(kind: str, *names: str) -> Path:
-    """``runs/<timestamp>-<kind>-<names>`` under the runs root (``WORKBENCH_RUNS``)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return settings.runs_dir() / "-".join([stamp, kind, *(_slug(n) for n in names)])
 
 
 # ---- grid ---------------------------------------------------------------------------------
@@ -58,7 +46,7 @@ def run_grid(args: argparse.Namespace) -> int:
     encoder = BiEncoder.from_pretrained(args.model)
     frame = grid(encoder, dataset, dims=args.dims, layers=args.layers, precision=args.precision,
                  measure_latency=not args.no_latency)
-    out = args.out or default_out("grid", args.model, args.data, args.split)
+    out = args.out or timestamped_dir("grid", args.model, args.data, args.split)
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / "grid.csv", index=False)
     with pd.option_context("display.width", 120, "display.max_rows", 500):

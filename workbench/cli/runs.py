@@ -99,8 +99,6 @@ def sweep_points(experiment: str, grid: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    from workbench.cli.main import default_out
-
     try:
         fixed = overrides(args.experiment, args.param)
         points = sweep_points(args.experiment, args.grid)
@@ -113,7 +111,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         run_dir = _execute(args, {**fixed, **point})
         done += [run_dir] if run_dir else []
         failed += run_dir is None
-    out = args.out or default_out("sweep", args.experiment, args.preset)
+    out = args.out or runs.timestamped_dir("sweep", args.experiment, args.preset)
     if done:
         _write_comparison(done, out)
     print(f"{len(done)} run(s) finished, {failed} failed")
@@ -143,11 +141,9 @@ def _write_comparison(run_dirs: Sequence[Path], out: Path) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from workbench.cli.main import default_out
-
     missing = [str(r) for r in args.runs if not (r / "metrics.json").exists()]
     if missing:
         print(f"error: not run folders (no metrics.json): {', '.join(missing)}", file=sys.stderr)
         return 2
-    _write_comparison(args.runs, args.out or default_out("compare", f"{len(args.runs)}runs"))
+    _write_comparison(args.runs, args.out or runs.timestamped_dir("compare", f"{len(args.runs)}runs"))
     return 0

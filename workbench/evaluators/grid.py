@@ -18,14 +18,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from torch import nn
 
 from workbench.evaluators.base import encode_pairs, pair_columns
 from workbench.evaluators.similarity import SIMILARITY_FNS, compute
 from workbench.models.bi_encoder import truncate
+from workbench.models.layers import cut_blocks
 
-LAYER_LISTS = ("encoder.layer", "transformer.layer", "encoder.layers", "layers")
-"""Where Hugging Face encoders keep their block list (BERT/RoBERTa/DeBERTa/MPNet, DistilBERT, ...)."""
 BYTES_PER_VALUE = 4
 MIN_DIM = 32
 
@@ -42,41 +40,6 @@ def default_dims(hidden_size: int, matryoshka_dims: Sequence[int] = (), min_dim:
         dims.add(power)
         power //= 2
     return sorted((d for d in dims if 1 <= d <= hidden_size), reverse=True)
-
-
-def _layer_holder(transformer: nn.Module) -> tuple[nn.Module, str]:
-    for path in LAYER_LISTS:
-        *parents, leaf = path.split(".")
-        holder = transformer
-        for part in parents:
-            holder = getattr(holder, part, None)
-        if isinstance(getattr(holder, leaf, None), nn.ModuleList):
-            return holder, leaf
-    raise NotImplementedError(
-        f"cannot cut {type(transformer).__name__} to fewer layers: no nn.ModuleList at any of "
-        f"{', '.join(LAYER_LISTS)}; latency per depth needs a BERT-like block list "
-        "(pass measure_latency=False to skip it)")
-
-
-@contextlib.contextmanager
-def cut_blocks(transformer: nn.Module, k: int) -> Iterator[nn.Module]:
-    """Temporarily keep only the first ``k`` blocks of a Hugging Face ``transformer``.
-
-    Sets ``config.num_hidden_layers = k`` too; blocks and config are restored on exit, even
-    after an error. Shared by the bi-encoder grid and the reranker's per-layer grid.
-    """
-    holder, leaf = _layer_holder(transformer)
-    blocks, config = getattr(holder, leaf), transformer.config
-    if not 1 <= k <= len(blocks):
-        raise ValueError(f"layer {k} is not available: the model has layers 1..{len(blocks)}")
-    depth = config.num_hidden_layers
-    setattr(holder, leaf, nn.ModuleList(list(blocks)[:k]))
-    config.num_hidden_layers = k
-    try:
-        yield transformer
-    finally:
-        setattr(holder, leaf, blocks)
-        config.num_hidden_layers = depth
 
 
 @contextlib.contextmanager

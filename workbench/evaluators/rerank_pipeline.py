@@ -17,7 +17,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -119,12 +118,3 @@ def pipeline_grid(encoder: Any, reranker: Any, data: Any, cells: Sequence[tuple[
     frame = pd.DataFrame(rows)
     frame["latency_ms_per_query"] = frame[["encode_ms", "search_ms", "rerank_ms"]].sum(axis=1)
     return frame
-
-
-def cheapest_pipeline(frame: pd.DataFrame, within: float = 0.05, metric: str = "ndcg@10",
-                      cost: str = "latency_ms_per_query") -> pd.Series | None:
-    """The cheapest pipeline whose ``metric`` is at least ``(1 - within)`` x the best one's."""
-    if frame.empty or not np.isfinite(frame[metric]).any():
-        return None
-    good = frame[frame[metric] >= (1.0 - within) * frame[metric].max()]
-    return good.sort_values([cost, metric], ascending=[True, False]).iloc[0]

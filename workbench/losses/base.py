@@ -14,8 +14,6 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
-from workbench.fast import unpadded
-
 SBERT_CITATION = """@inproceedings{reimers-2019-sentence-bert,
     title = "Sentence-BERT: Sentence Embeddings using Siamese BERT-Networks",
     author = "Reimers, Nils and Gurevych, Iryna",
@@ -139,11 +137,13 @@ class EmbeddingLoss(nn.Module):
         return None
 
     def embed(self, features: Sequence[dict[str, Tensor]]) -> list[Tensor] | list[dict[int, Tensor]]:
-        """ONE encoder forward per column (or one for all of them, see ``unpadded``): a tensor per
-        column, or ``{layer: tensor}`` for wrappers."""
+        """ONE encoder forward per column (or one for all, the encoder's ``embed_columns``): a
+        tensor per column, or ``{layer: tensor}`` for wrappers."""
         check_columns(self.name, len(features), self.columns)
         layers = self.layers_needed()
-        outs = unpadded.embed_columns(self.model, features, layers)
+        embed_columns = getattr(self.model, "embed_columns", None)
+        outs = (embed_columns(features, layers) if embed_columns is not None
+                else [self.model(c, layers=layers) for c in features])
         if layers is None:
             return [next(iter(out.values())) for out in outs]
         return outs

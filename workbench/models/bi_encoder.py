@@ -150,6 +150,12 @@ class BiEncoder(nn.Module):
             result[k] = F.normalize(emb, p=2, dim=-1) if self.normalize else emb
         return result
 
+    def embed_columns(self, columns: Sequence[dict[str, torch.Tensor]],
+                      layers: Sequence[int] | None = None) -> list[dict[int, torch.Tensor]]:
+        """``self(features, layers)`` per text column; while a BERT trains, ONE padding-free pass
+        embeds all columns together (``workbench.fast.unpadded.embed_columns``, same math)."""
+        return unpadded.embed_columns(self, columns, layers)
+
     def _hidden_states(self, features: dict[str, torch.Tensor], wanted: list[int]):
         """``{k: hidden_states[k]}`` for ``wanted``; training BERTs skip the padding work."""
         if (self.transformer.training and torch.is_grad_enabled()

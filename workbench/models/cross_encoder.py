@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from workbench.fast import unpadded
 from workbench.models import st_format
 from workbench.models.bi_encoder import precision_context
+from workbench.models.layers import cut_blocks
 from workbench.models.specs import hub_error, resolve_model
 
 Pair = tuple[str, str] | list[str]
@@ -41,8 +42,6 @@ def head_logits(model: nn.Module, states: torch.Tensor) -> torch.Tensor:
 @contextlib.contextmanager
 def cut_cross_encoder(ce: CrossEncoder, k: int) -> Iterator[CrossEncoder]:
     """Temporarily keep the first ``k`` blocks of ``ce``'s encoder (restored on exit)."""
-    from workbench.evaluators.grid import cut_blocks
-
     with cut_blocks(ce.model.base_model, k):
         yield ce
 

@@ -15,11 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch import nn
-
 from workbench.models import st_format
 from workbench.models.bi_encoder import BiEncoder
 from workbench.models.cross_encoder import CrossEncoder
+from workbench.models.layers import layer_list
 from workbench.models.specs import resolve_model
 
 
@@ -47,15 +46,6 @@ class ExportResult:
                 f"({self.cut_params / self.full_params:.0%})\n"
                 f"encode time: full {self.full_seconds:.3f}s, cut {self.cut_seconds:.3f}s "
                 f"-> speed-up x{self.speedup:.2f}")
-
-
-def layer_list(transformer: nn.Module) -> nn.ModuleList:
-    """The transformer's stack of layers (the ModuleList as long as ``num_hidden_layers``)."""
-    n = transformer.config.num_hidden_layers
-    for name, module in transformer.named_modules():
-        if isinstance(module, nn.ModuleList) and len(module) == n and name.endswith(("layer", "layers")):
-            return module
-    raise ValueError(f"no list of {n} layers found in {type(transformer).__name__}")
 
 
 def load_for_export(model: str | Path | BiEncoder | CrossEncoder) -> BiEncoder | CrossEncoder:

@@ -12,15 +12,22 @@ value).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-DEFAULT_METRIC = "spearman_cosine"
-LATENCY = "latency_ms_per_1k"
+from workbench.evaluators.pareto import (
+    DEFAULT_METRIC,
+    LATENCY,
+    cheapest_pipeline,
+    cheapest_within,
+    check_columns,
+    full_cell,
+    pareto_frontier,
+)
+
 LOG_COLUMNS = ("Epoch", "Step", "Training Loss", "Validation Loss")
 
 
@@ -32,54 +39,11 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.0, 4.0)) -> Axes:
     return plt.figure(figsize=figsize).add_subplot()
 
 
-def _check_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise KeyError(f"{what} lacks column(s) {missing}; it has {list(df.columns)}")
-
-
-def full_cell(grid: pd.DataFrame) -> pd.Series:
-    """The row of the full model: the largest layer, then the largest dimension."""
-    _check_columns(grid, ["layer", "dim"], "grid")
-    top = grid[grid["layer"] == grid["layer"].max()]
-    return top.loc[top["dim"].idxmax()]
-
-
-def pareto_frontier(grid: pd.DataFrame, metric: str = DEFAULT_METRIC,
-                    cost: str = LATENCY) -> pd.DataFrame:
-    """Cells no other cell beats on both cost (lower) and quality (higher), sorted by cost."""
-    _check_columns(grid, ["layer", "dim", metric, cost], "grid")
-    cells = grid.dropna(subset=[metric, cost]).sort_values([cost, metric], ascending=[True, False])
-    keep, best = [], -math.inf
-    for idx, value in cells[metric].items():
-        if value > best:
-            keep.append(idx)
-            best = value
-    return cells.loc[keep]
-
-
-def cheapest_within(grid: pd.DataFrame, tolerance: float, metric: str = DEFAULT_METRIC,
-                    cost: str = LATENCY) -> pd.Series | None:
-    """The cheapest cell whose quality is at least ``(1 - tolerance)`` x the full model's.
-
-    ``tolerance`` is relative (0.01 = within 1%). Ties on cost go to fewer bytes per vector.
-    Returns ``None`` when the full model's quality is missing or not positive.
-    """
-    reference = full_cell(grid)[metric]
-    if not np.isfinite(reference) or reference <= 0:
-        return None
-    ok = grid[grid[metric] >= (1.0 - tolerance) * reference].dropna(subset=[cost])
-    if ok.empty:
-        return None
-    order = [cost, "bytes_per_vector"] if "bytes_per_vector" in ok.columns else [cost]
-    return ok.sort_values(order).iloc[0]
-
-
 def heatmap(grid: pd.DataFrame, metric: str = DEFAULT_METRIC, ax: Axes | None = None,
             title: str | None = None, vmin: float | None = None,
             vmax: float | None = None) -> Axes:
     """Layer (rows) x dimension (columns) heatmap of ``metric`` with the values written in."""
-    _check_columns(grid, ["layer", "dim", metric], "grid")
+    check_columns(grid, ["layer", "dim", metric], "grid")
     ax = _axes(ax)
     table = grid.pivot_table(index="layer", columns="dim", values=metric, aggfunc="mean")
     table = table.sort_index(ascending=False).sort_index(axis=1)
@@ -99,7 +63,7 @@ def heatmap(grid: pd.DataFrame, metric: str = DEFAULT_METRIC, ax: Axes | None = 
 
 def _lines(grid: pd.DataFrame, x: str, series: str, metric: str, ax: Axes,
            before: pd.DataFrame | None) -> Axes:
-    _check_columns(grid, [x, series, metric], "grid")
+    check_columns(grid, [x, series, metric], "grid")
     for key, part in grid.sort_values(x).groupby(series, sort=True):
         line, = ax.plot(part[x], part[metric], marker="o", label=f"{series} {key}")
         if before is not None:
@@ -181,7 +145,7 @@ def eval_metric_columns(log: pd.DataFrame, headline: bool = True) -> list[str]:
 def training_curves(log: pd.DataFrame, ax: Axes | None = None,
                     metrics: Sequence[str] | None = None) -> Axes:
     """Training (and validation) loss against step; eval metrics on a second y axis."""
-    _check_columns(log, ["Step", "Training Loss"], "training log")
+    check_columns(log, ["Step", "Training Loss"], "training log")
     ax = _axes(ax)
     step = _numeric(log, "Step")
     for column, style in (("Training Loss", "-"), ("Validation Loss", "--")):
@@ -216,9 +180,7 @@ def pipelines(frame: pd.DataFrame, metric: str = "ndcg@10", ax: Axes | None = No
     """Retrieve-then-rerank pipelines: quality against measured latency per query (log scale),
     coloured by reranker depth (0: retrieval alone), the frontier, and the cheapest pipeline
     within each tolerance of the best."""
-    from workbench.evaluators.rerank_pipeline import cheapest_pipeline
-
-    _check_columns(frame, ["layer", "dim", "rerank_depth", metric, cost], "pipelines")
+    check_columns(frame, ["layer", "dim", "rerank_depth", metric, cost], "pipelines")
     ax = _axes(ax)
     for i, (depth, rows) in enumerate(frame.groupby("rerank_depth")):
         ax.scatter(rows[cost], rows[metric], s=22, color=f"C{i}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -129,15 +130,26 @@ def resolve_parameters(experiment: str, preset: str | None,
     return values
 
 
-def new_run_dir(experiment: str, preset: str | None, root: Path | None = None) -> Path:
-    """Create ``<root>/<timestamp>-<experiment>-<preset>/`` (suffixed if it exists)."""
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(text)).name or str(text)).strip("-")[:40]
+
+
+def timestamped_dir(*names: str, root: Path | None = None) -> Path:
+    """``<root>/<timestamp>-<names...>`` (names slugged; ``-2``, ``-3``... if it exists), not
+    created; ``root`` defaults to the runs root (``WORKBENCH_RUNS``)."""
     root = Path(root) if root is not None else settings.runs_dir()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = root / f"{stamp}-{experiment}-{preset or 'default'}"
+    base = root / "-".join([stamp, *(_slug(n) for n in names)])
     path, n = base, 1
     while path.exists():
         n += 1
         path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def new_run_dir(experiment: str, preset: str | None, root: Path | None = None) -> Path:
+    """Create ``<root>/<timestamp>-<experiment>-<preset>/`` (suffixed if it exists)."""
+    path = timestamped_dir(experiment, preset or "default", root=root)
     path.mkdir(parents=True)
     return path.resolve()
 

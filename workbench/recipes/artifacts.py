@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.evaluators import pareto
 from workbench.reports import plots
 from workbench.runs.folder import PLOTS
 
@@ -128,10 +129,10 @@ def save_plots(out_dir: str | Path, grid_before: pd.DataFrame, grid_after: pd.Da
 
 def tradeoffs(grid: pd.DataFrame, metric: str = plots.DEFAULT_METRIC) -> pd.DataFrame:
     """The full model and the cheapest cells within 1% and 5% of it, with quality retained."""
-    full = plots.full_cell(grid)
+    full = pareto.full_cell(grid)
     rows = [("full model", full)]
     for tol in (0.01, 0.05):
-        cell = plots.cheapest_within(grid, tol, metric)
+        cell = pareto.cheapest_within(grid, tol, metric)
         if cell is not None:
             rows.append((f"cheapest within {tol:.0%}", cell))
     columns = [c for c in ("layer", "dim", metric, plots.LATENCY, "bytes_per_vector")
