@@ -1,8 +1,8 @@
 # %% [markdown]
 # # Retrieve then rerank on SciFact: a reranker trained on negatives mined by the bi-encoder
 #
-# 1. **Mine.** The bi-encoder cell `(mine_layer, mine_dim)` ranks the SciFact corpus for every
-#    SciFact *train* query; documents ranked `range_min..range_max` that score at least
+# 1. **Mine.** The bi-encoder cell `(mine_layer, mine_dim)` ranks the SciFact corpus (the
+#    evaluation corpus, plus the train positives) for every SciFact *train* query; documents ranked `range_min..range_max` that score at least
 #    `relative_margin` below the query's positive become negatives (`workbench.data.mining`,
 #    the rules of sentence-transformers' `mine_hard_negatives`). Output: labelled pairs
 #    (query, document, 1 for a judged positive / 0 for a mined negative).
@@ -50,6 +50,7 @@ logging_steps: int = 10  # log the loss every this many steps
 save_steps: int = 100  # checkpoint every this many steps
 cells: list = [[6, 384], [6, 128], [3, 384], [3, 128], [1, 384]]  # bi-encoder (layer, dim) cells that retrieve
 rerank_depths: list = [0, 1, 2, 3, 6]  # reranker depths (0: retrieval alone)
+grid_depths: list = []  # reranker depths of the per-depth grid on the mined test pairs (empty: all)
 top_n: int = 20  # candidates the reranker rescores per query
 per_device_eval_batch_size: int = 32  # encoding and reranking batch size
 eval_strategy: str = "no"  # "steps", "epoch" or "no": CE correlation on the mined test pairs
@@ -68,6 +69,7 @@ from workbench.evaluators.pareto import cheapest_pipeline
 from workbench.evaluators.reranker_grid import reranker_grid
 from workbench.losses.adaptive_layer_ce import reranker_loss
 from workbench.models.bi_encoder import BiEncoder
+from workbench.models.encode_cache import EncodeCache
 from workbench.models.cross_encoder import CrossEncoder
 from workbench.recipes import artifacts
 from workbench.runs import execute as runs
@@ -93,13 +95,15 @@ print(f"run folder: {run_dir}\n{train_data}\n{test_data}")
 
 # %%
 encoder = BiEncoder.from_pretrained(base_model)
+cache = EncodeCache(encoder, sorted({c[0] for c in cells} | {mine_layer or encoder.num_layers}),
+                    batch_size=per_device_eval_batch_size, precision=precision)  # one encode per text
 queries, positives = mining.qrels_pairs(train_data.queries, train_data.corpus, train_data.relevant)
 train_ds, mined = mining.mine_hard_negatives(
-    queries, positives, encoder, corpus=list(train_data.corpus.values()), **mine_cell, **selection,
+    queries, positives, cache, corpus=list(test_data.corpus.values()), **mine_cell, **selection,
     output_format="labeled-pair", columns=("query", "document"))
 test_queries, test_positives = mining.qrels_pairs(test_data.queries, test_data.corpus, test_data.relevant)
 test_ds, _ = mining.mine_hard_negatives(
-    test_queries, test_positives, encoder, corpus=list(test_data.corpus.values()), **mine_cell,
+    test_queries, test_positives, cache, corpus=list(test_data.corpus.values()), **mine_cell,
     **selection, output_format="labeled-pair", columns=("query", "document"))
 mined
 
@@ -120,7 +124,7 @@ artifacts.summary_table(datasets_info)
 # ## The reranker per depth before training (a new head: about random)
 
 # %%
-grid_before = reranker_grid(reranker, test_ds, batch_size=per_device_eval_batch_size, precision=precision)
+grid_before = reranker_grid(reranker, test_ds, grid_depths or None, per_device_eval_batch_size, precision)
 grid_before
 
 # %% [markdown]
@@ -144,8 +148,8 @@ print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} 
 # ## Retrieve then rerank on the test queries
 
 # %%
-grid_after = reranker_grid(reranker, test_ds, batch_size=per_device_eval_batch_size, precision=precision)
-pipelines = pipe.pipeline_grid(encoder, reranker, test_data, [tuple(c) for c in cells],
+grid_after = reranker_grid(reranker, test_ds, grid_depths or None, per_device_eval_batch_size, precision)
+pipelines = pipe.pipeline_grid(cache, reranker, test_data, [tuple(c) for c in cells],
                                rerank_depths, top_n=top_n, batch_size=per_device_eval_batch_size,
                                precision=precision)
 pipelines.to_csv(run_dir / "pipelines.csv", index=False)
