@@ -16,6 +16,7 @@ from workbench.losses.base import (
     Sampler,
     check_finite,
     check_labels,
+    pair_features,
     resolve_rng,
     sample_indices,
 )
@@ -131,11 +132,7 @@ class AdaptiveLayerCrossEncoderLoss(nn.Module):
 
     def forward(self, features: dict[str, Tensor] | Sequence[dict[str, Tensor]],
                 labels: Tensor) -> Tensor:
-        if not isinstance(features, dict):
-            if len(features) != 1:
-                raise LossError(f"{self.name} takes the tokenised pairs as ONE feature dict "
-                                f"(model.tokenize(pairs)), got {len(features)} dicts")
-            features = features[0]
+        features = pair_features(self.name, features)
         depth = self.model.num_layers
         layers = [*self.sample_layers(range(1, depth)), depth]
         return self.compute_loss_from_logits(self.model.forward_layers(features, layers), labels)
