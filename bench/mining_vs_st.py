@@ -67,14 +67,20 @@ def load_pairs(max_corpus: int | None = None) -> tuple[list[str], list[str], lis
     return queries, positives, list(data.corpus.values())
 
 
-def embed(texts: list[str], how: str, max_seq_length: int) -> torch.Tensor:
+def embed(texts: list[str], how: str, max_seq_length: int,
+          pairs: list[tuple[str, str]]) -> torch.Tensor:
     """MiniLM (6, 384) embeddings (bf16 encode, ``max_seq_length`` tokens) or random unit
-    vectors of the same shape (``--embeddings random``: selection speed only)."""
+    vectors of the same shape with each positive pulled towards its query (``--embeddings
+    random``: selection speed on the real shapes without the encode)."""
     from workbench.models.bi_encoder import BiEncoder
 
     if how == "random":
         gen = torch.Generator().manual_seed(0)
-        return torch.nn.functional.normalize(torch.randn(len(texts), 384, generator=gen), dim=-1)
+        vectors = torch.randn(len(texts), 384, generator=gen)
+        row = {t: i for i, t in enumerate(texts)}
+        for query, positive in pairs:
+            vectors[row[positive]] = vectors[row[query]] + 0.9 * vectors[row[positive]]
+        return torch.nn.functional.normalize(vectors, dim=-1)
     encoder = BiEncoder.from_pretrained("minilm-l6", max_seq_length=max_seq_length)
     return encoder.encode(texts, batch_size=32, precision="bf16", show_progress=False)
 
@@ -88,7 +94,7 @@ def selection(repeats: int, how: str, max_corpus: int | None, max_seq_length: in
     queries, positives, corpus = load_pairs(max_corpus)
     texts = list(dict.fromkeys([*queries, *corpus]))
     with Clock() as clock:
-        vectors = embed(texts, how, max_seq_length)
+        vectors = embed(texts, how, max_seq_length, list(zip(queries, positives, strict=True)))
     print(f"{len(set(queries))} queries, {len(queries)} pairs, {len(corpus)} documents; "
           f"embeddings: {how} ({clock})")
     model, pairs = Served(texts, vectors), Dataset.from_dict({"q": queries, "p": positives})
