@@ -53,6 +53,7 @@ eval_steps: int = 25  # evaluate sts-dev every this many steps
 logging_steps: int = 5  # log the loss every this many steps
 save_steps: int = 25  # checkpoint every this many steps
 track_emissions: bool = True  # codecarbon offline tracker
+report_to: str = "none"  # experiment trackers: "none", "all", or tensorboard, trackio, mlflow, wandb (comma-separated)
 resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume training from; empty: fresh
 
 # %%
@@ -67,6 +68,7 @@ from workbench.reports import plots
 from workbench.runs import execute as runs
 from workbench.runs import folder as run_folder
 from workbench.training import TrainConfig, train
+from workbench.training.trackers import open_trackers
 
 EXPERIMENT = "adaptive_layer"
 parameters = runs.current_parameters(EXPERIMENT, globals())
@@ -131,7 +133,8 @@ config = TrainConfig(
     per_device_eval_batch_size=per_device_eval_batch_size, learning_rate=learning_rate,
     warmup_ratio=warmup_ratio, weight_decay=weight_decay, seed=seed, batch_sampler=batch_sampler,
     precision=precision, eval_strategy=eval_strategy, eval_steps=eval_steps,
-    logging_steps=logging_steps, save_steps=save_steps, track_emissions=track_emissions)
+    logging_steps=logging_steps, save_steps=save_steps, track_emissions=track_emissions,
+    report_to=report_to)
 evaluators = [
     EmbeddingSimilarityEvaluator.from_dataset(dev_ds, "sts-dev", batch_size=per_device_eval_batch_size),
     EmbeddingSimilarityEvaluator.from_dataset(test_ds, "sts-test", batch_size=per_device_eval_batch_size),
@@ -139,8 +142,10 @@ evaluators = [
                                                batch_size=per_device_eval_batch_size),
 ]
 print(loss.name, loss.config)
+trackers = open_trackers(report_to, run_dir, params=parameters)
+trackers.log_table("grid_before", grid_before, step=0)
 result = train(encoder, loss, train_ds, config, evaluators=evaluators[:1],
-               resume_from=resume_from_checkpoint or None)
+               resume_from=resume_from_checkpoint or None, trackers=trackers)
 print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
       f"{result.rows_per_s:.1f} rows/s")
 
@@ -150,6 +155,9 @@ print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} 
 # %%
 grid_after = grid(encoder, test_ds, dims=grid_dims or None, batch_size=per_device_eval_batch_size)
 final_metrics, final_results = artifacts.final_metrics(encoder, evaluators)
+trackers.log_table("grid_after", grid_after, step=result.global_step)
+trackers.log_metrics({f"final/{k}": v for k, v in final_metrics.items()}, step=result.global_step)
+trackers.close()
 health = artifacts.health_summary(result, final_results)
 print(health["status"], health["diagnosis"] or "")
 final_metrics

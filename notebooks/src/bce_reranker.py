@@ -43,6 +43,7 @@ eval_steps: int = 30  # evaluate stsb-validation every this many steps
 logging_steps: int = 10  # log the loss every this many steps
 save_steps: int = 30  # checkpoint every this many steps
 track_emissions: bool = True  # codecarbon offline tracker
+report_to: str = "none"  # experiment trackers: "none", "all", or tensorboard, trackio, mlflow, wandb (comma-separated)
 resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume training from; empty: fresh
 
 # %%
@@ -58,6 +59,7 @@ from workbench.recipes import artifacts
 from workbench.runs import execute as runs
 from workbench.runs import folder as run_folder
 from workbench.training import TrainConfig, train
+from workbench.training.trackers import open_trackers
 
 EXPERIMENT = "bce_reranker"
 METRIC = "spearman"
@@ -105,13 +107,16 @@ config = TrainConfig(
     per_device_eval_batch_size=per_device_eval_batch_size, learning_rate=learning_rate,
     warmup_ratio=warmup_ratio, weight_decay=weight_decay, seed=seed, batch_sampler=batch_sampler,
     precision=precision, eval_strategy=eval_strategy, eval_steps=eval_steps,
-    logging_steps=logging_steps, save_steps=save_steps, track_emissions=track_emissions)
+    logging_steps=logging_steps, save_steps=save_steps, track_emissions=track_emissions,
+    report_to=report_to)
 evaluators = [
     CECorrelationEvaluator.from_dataset(dev_ds, "stsb-validation", batch_size=per_device_eval_batch_size),
     CECorrelationEvaluator.from_dataset(test_ds, "stsb-test", batch_size=per_device_eval_batch_size),
 ]
+trackers = open_trackers(report_to, run_dir, params=parameters)
+trackers.log_table("grid_before", grid_before, step=0)
 result = train(reranker, loss, train_ds, config, evaluators=evaluators[:1],
-               resume_from=resume_from_checkpoint or None)
+               resume_from=resume_from_checkpoint or None, trackers=trackers)
 print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
       f"{result.rows_per_s:.1f} rows/s")
 
@@ -121,6 +126,9 @@ print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} 
 # %%
 grid_after = reranker_grid(reranker, test_ds, batch_size=per_device_eval_batch_size)
 final_metrics, final_results = artifacts.final_metrics(reranker, evaluators)
+trackers.log_table("grid_after", grid_after, step=result.global_step)
+trackers.log_metrics({f"final/{k}": v for k, v in final_metrics.items()}, step=result.global_step)
+trackers.close()
 health = artifacts.health_summary(result, final_results)
 print(health["status"], health["diagnosis"] or "")
 display(grid_after)
