@@ -59,7 +59,7 @@ from workbench.training import TrainConfig, train
 from workbench.training.trackers import open_trackers
 
 EXPERIMENT = "matryoshka_2d"
-parameters = runs.current_parameters(EXPERIMENT, globals())
+parameters = runs.check_parameters(EXPERIMENT, runs.current_parameters(EXPERIMENT, globals()))
 run_dir = runs.prepare_out_dir(out_dir, EXPERIMENT, preset)
 base_model = runs.base_model(model, run_dir)
 train_limit = None if max_train_samples < 0 else max_train_samples

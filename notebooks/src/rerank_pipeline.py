@@ -78,7 +78,7 @@ from workbench.training import TrainConfig, train
 
 EXPERIMENT = "rerank_pipeline"
 METRIC = "spearman"
-parameters = runs.current_parameters(EXPERIMENT, globals())
+parameters = runs.check_parameters(EXPERIMENT, runs.current_parameters(EXPERIMENT, globals()))
 run_dir = runs.prepare_out_dir(out_dir, EXPERIMENT, preset)
 base_model = runs.base_model(model, run_dir)
 limit = {"max_corpus": None if max_corpus < 0 else max_corpus}

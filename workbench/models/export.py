@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.errors import FolderError, ParameterError
 from workbench.models import st_format
 from workbench.models.bi_encoder import BiEncoder
 from workbench.models.cross_encoder import CrossEncoder
@@ -123,20 +124,41 @@ def sample_texts(n: int = 256) -> list[str]:
         return [" ".join(words[(i + j) % len(words)] for j in range(8 + i % 12)) for i in range(n)]
 
 
+def check_export_out(out: str | Path, source: str | Path | None) -> Path:
+    """``out`` is a new or empty folder, neither the source model folder nor inside/around it."""
+    out = Path(out).expanduser().resolve()
+    if source is not None and Path(source).expanduser().is_dir():
+        src = Path(source).expanduser().resolve()
+        if out == src or src in out.parents or out in src.parents:
+            raise FolderError(f"--out {out} overlaps the source model {src}; an export never "
+                              "writes into its source: give a new folder")
+    if out.is_file():
+        raise FolderError(f"--out {out} is an existing file; give a new folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise FolderError(f"--out {out} is not empty; an export never overwrites: give a new folder")
+    return out
+
+
 def export_cut(model: str | Path | BiEncoder, layers: int, dim: int | None, out: str | Path,
                texts: Sequence[str] | None = None, batch_size: int = 32,
                repeats: int = 3) -> ExportResult:
     """Write the (layers, dim) cell of ``model`` to ``out``; measure its encode speed-up.
 
-    Speed-up = best-of-``repeats`` fp32 encode time of the full model / of the cut model. A
-    cross-encoder (a ``CrossEncoder`` or a saved one) is cut to ``layers`` blocks, ``dim`` must
-    be None (or its hidden size); the cut loads in ``sentence_transformers.CrossEncoder`` with the same scores as
+    Speed-up = best-of-``repeats`` fp32 encode time of the full model / of the cut model.
+    Refused before anything is written: an ``out`` over the source or a non-empty ``out``, a cell
+    the model lacks, ``batch_size`` or ``repeats`` below 1. A cross-encoder (a ``CrossEncoder``
+    or a saved one) is cut to ``layers`` blocks, ``dim`` must be None (or its hidden size); the
+    cut loads in ``sentence_transformers.CrossEncoder`` with the scores of
     ``ce.predict(pairs, layer=layers)``.
     """
+    check_export_out(out, None if isinstance(model, BiEncoder | CrossEncoder) else model)
+    for name, value in (("batch_size", batch_size), ("repeats", repeats)):
+        if value < 1:
+            raise ParameterError(f"{name}={value!r} is not allowed: an integer >= 1")
     encoder = load_for_export(model)
     if isinstance(encoder, CrossEncoder):
         if dim not in (None, encoder.hidden_size):
-            raise ValueError(f"a cross-encoder has no embedding to truncate: drop --dim (got {dim})")
+            raise ParameterError(f"a cross-encoder has no embedding to truncate: drop --dim (got {dim})")
         cut = cut_reranker(encoder, layers)
     else:
         cut = cut_encoder(encoder, layers, dim)

@@ -1,0 +1,1 @@
+"""Run folders: schema, execution, records, locks, reading and comparison."""
