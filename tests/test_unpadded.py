@@ -7,7 +7,7 @@ import torch
 
 from workbench.fast import unpadded
 from workbench.models.cross_encoder import CrossEncoder
-from workbench.models.specs import tiny_cross_encoder
+from workbench.models.tiny import tiny_cross_encoder
 
 TEXTS = ["a man is playing a guitar on the stage tonight", "a dog", "two girls are dancing",
          "hi", "an old red car is parked in front of the big house"]

@@ -23,6 +23,7 @@
 
 # %% tags=["parameters"]
 model: str = "minilm-l6"  # local folder, Hub id, "minilm-l6", or "tiny-bert" (random, for smoke runs)
+allow_pickle_weights: bool = False  # also read pytorch_model.bin (torch weights_only unpickler) when there is no safetensors
 preset: str = "custom"  # preset name recorded in metrics.json (`workbench run` sets it)
 out_dir: str = ""  # run folder; empty: a new runs/<timestamp>-adaptive_layer-custom/
 train_data: str = "allnli"  # "allnli" (triplets, seed 001) or "snli" (pairs, seed 000)
@@ -53,6 +54,13 @@ eval_steps: int = 25  # evaluate sts-dev every this many steps
 logging_steps: int = 5  # log the loss every this many steps
 save_steps: int = 25  # checkpoint every this many steps
 track_emissions: bool = True  # codecarbon offline tracker
+eval_tasks: list = ["stsb", "sts-suite", "scifact"]  # tasks gridded before and after training (names, suites, paths); [] skips
+cut_precisions: list = ["fp32", "int8", "binary"]  # embedding precisions of the task grids
+cut_rescore: int = 4  # retrieval: also re-score the quantized top 100 x this with the fp32 query (0: off)
+task_max_pairs: int = -1  # pairs kept per STS / pair task (-1: all)
+task_max_queries: int = -1  # queries kept per retrieval task (-1: all)
+task_max_corpus: int = -1  # documents kept per retrieval task, relevant ones first (-1: all)
+task_encode_precision: str = "bf16"  # encode precision of the task grids ("bf16" for long corpora)
 report_to: str = "none"  # experiment trackers: "none", "all", or tensorboard, trackio, mlflow, wandb (comma-separated)
 resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume training from; empty: fresh
 
@@ -60,13 +68,16 @@ resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume trainin
 from IPython.display import Image, display
 
 from workbench.data import datasets as data
+from workbench.data.nli_train import nli_training_rows
 from workbench.evaluators import BinaryClassificationEvaluator, EmbeddingSimilarityEvaluator, grid
 from workbench.losses import LOSSES
 from workbench.models.bi_encoder import BiEncoder
 from workbench.recipes import artifacts
+from workbench.recipes import cuts as task_cuts
 from workbench.reports import plots
 from workbench.runs import execute as runs
 from workbench.runs import folder as run_folder
+from workbench.runs import verdict
 from workbench.training import TrainConfig, train
 from workbench.training.trackers import open_trackers
 
@@ -76,7 +87,6 @@ run_dir = runs.prepare_out_dir(out_dir, EXPERIMENT, preset)
 base_model = runs.base_model(model, run_dir)
 train_limit = None if max_train_samples < 0 else max_train_samples
 eval_limit = None if max_eval_samples < 0 else max_eval_samples
-snli_train_split = "validation" if train_split == "offline" else train_split
 train_name = {"allnli": "sentence-transformers/all-nli", "snli": "stanfordnlp/snli"}[train_data]
 print(f"run folder: {run_dir}")
 
@@ -84,14 +94,9 @@ print(f"run folder: {run_dir}")
 # ## Data
 
 # %%
-encoder = BiEncoder.from_pretrained(base_model)
-if train_data == "snli":
-    train_ds = data.nli_pairs(snli_train_split, keep=snli_keep, max_samples=train_limit)
-    train_ds = train_ds.remove_columns("label")
-elif train_split == "offline":
-    train_ds = data.allnli_offline_train(max_samples=train_limit)
-else:
-    train_ds = data.load_dataset("allnli", train_split, max_samples=train_limit)
+encoder = BiEncoder.from_pretrained(base_model, allow_pickle_weights=allow_pickle_weights)
+train_ds, train_split_used = nli_training_rows(train_data, train_split, keep=snli_keep,
+                                               max_samples=train_limit)
 dev_ds = data.load_dataset("stsb", "validation", max_samples=eval_limit)
 test_ds = data.load_dataset("stsb", "test", max_samples=eval_limit)
 binary_ds = data.nli_binary_pairs(binary_eval_split, max_samples=eval_limit)
@@ -102,7 +107,7 @@ if binary_seen:
     print(f"WARNING: {binary_seen} of {len(binary_ds)} binary-classification pairs have both "
           "texts in the training data; their metrics are not held-out numbers")
 datasets_info = {
-    "train": artifacts.dataset_summary(train_ds, train_name, train_split, encoder.tokenizer),
+    "train": artifacts.dataset_summary(train_ds, train_name, train_split_used, encoder.tokenizer),
     "eval": artifacts.dataset_summary(dev_ds, "sentence-transformers/stsb", "validation", encoder.tokenizer),
     "test": artifacts.dataset_summary(test_ds, "sentence-transformers/stsb", "test", encoder.tokenizer),
     "binary": artifacts.dataset_summary(binary_ds, "stanfordnlp/snli", binary_eval_split, encoder.tokenizer),
@@ -117,6 +122,18 @@ artifacts.summary_table(datasets_info)
 # %%
 grid_before = grid(encoder, test_ds, dims=grid_dims or None, batch_size=per_device_eval_batch_size)
 plots.per_layer(grid_before);
+
+# %% [markdown]
+# ## Zero-shot cuts on the evaluation tasks
+# `eval_tasks` (default STSB, the STS suite and SciFact retrieval): every layer x dim x precision
+# cell from one encode per text set, with measured encode latency, search latency and bytes.
+
+# %%
+eval_task_data = task_cuts.load_eval_tasks(eval_tasks, task_max_pairs, task_max_queries, task_max_corpus)
+cut_options = dict(dims=grid_dims or None, precisions=cut_precisions, rescore=cut_rescore,
+                   encode_precision=task_encode_precision, batch_size=per_device_eval_batch_size)
+cuts_before = task_cuts.grid_tasks(encoder, eval_task_data, **cut_options)
+print(eval_task_data)
 
 # %% [markdown]
 # ## Training
@@ -158,7 +175,8 @@ final_metrics, final_results = artifacts.final_metrics(encoder, evaluators)
 trackers.log_table("grid_after", grid_after, step=result.global_step)
 trackers.log_metrics({f"final/{k}": v for k, v in final_metrics.items()}, step=result.global_step)
 trackers.close()
-health = artifacts.health_summary(result, final_results)
+health = verdict.run_health(result, final_results, final_metrics, grid_before, grid_after)
+grid_after = verdict.mark_grid(grid_after, health)
 print(health["status"], health["diagnosis"] or "")
 final_metrics
 
@@ -181,10 +199,18 @@ display(artifacts.tradeoffs(grid_after))
 artifacts.gain_table(grid_before, grid_after)
 
 # %% [markdown]
+# ## Cuts after training: zero-shot vs trained per task
+
+# %%
+cuts_after = task_cuts.grid_tasks(encoder, eval_task_data, **cut_options)
+task_cuts.zero_shot_vs_trained(cuts_before, cuts_after)
+
+# %% [markdown]
 # ## Saved model, metrics.json, card
 
 # %%
 encoder.save(run_dir / "model")
+task_cuts.save(run_dir, cuts_before, cuts_after)
 run_folder.write_metrics(
     run_dir, experiment=EXPERIMENT, preset=preset, parameters=parameters, metrics=final_metrics,
     grid_before=grid_before, grid_after=grid_after, health=health,

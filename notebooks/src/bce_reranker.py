@@ -18,6 +18,7 @@
 
 # %% tags=["parameters"]
 model: str = "minilm-l6"  # local folder, Hub id, "minilm-l6", or "tiny-bert" (random, for smoke runs)
+allow_pickle_weights: bool = False  # also read pytorch_model.bin (torch weights_only unpickler) when there is no safetensors
 preset: str = "custom"  # preset name recorded in metrics.json (`workbench run` sets it)
 out_dir: str = ""  # run folder; empty: a new runs/<timestamp>-bce_reranker-custom/
 variant: str = "plain"  # "plain": BCE on the last layer; "adaptive": AdaptiveLayerCrossEncoderLoss (every depth)
@@ -58,6 +59,7 @@ from workbench.models.cross_encoder import CrossEncoder
 from workbench.recipes import artifacts
 from workbench.runs import execute as runs
 from workbench.runs import folder as run_folder
+from workbench.runs import verdict
 from workbench.training import TrainConfig, train
 from workbench.training.trackers import open_trackers
 
@@ -75,7 +77,7 @@ print(f"run folder: {run_dir}")
 
 # %%
 torch.manual_seed(seed)  # the new one-logit head is drawn at load time
-reranker = CrossEncoder.from_pretrained(base_model)
+reranker = CrossEncoder.from_pretrained(base_model, allow_pickle_weights=allow_pickle_weights)
 train_ds = data.load_dataset("stsb", "train", max_samples=train_limit)
 dev_ds = data.load_dataset("stsb", "validation", max_samples=eval_limit)
 test_ds = data.load_dataset("stsb", "test", max_samples=eval_limit)
@@ -129,7 +131,8 @@ final_metrics, final_results = artifacts.final_metrics(reranker, evaluators)
 trackers.log_table("grid_after", grid_after, step=result.global_step)
 trackers.log_metrics({f"final/{k}": v for k, v in final_metrics.items()}, step=result.global_step)
 trackers.close()
-health = artifacts.health_summary(result, final_results)
+health = verdict.run_health(result, final_results, final_metrics, grid_before, grid_after)
+grid_after = verdict.mark_grid(grid_after, health)
 print(health["status"], health["diagnosis"] or "")
 display(grid_after)
 final_metrics

@@ -37,6 +37,19 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str = "mean") -> torch.
     raise ValueError(f"unknown pooling mode '{mode}'; choose one of {POOLING_MODES}")
 
 
+def cut_readout(transformer: nn.Module, hidden: torch.Tensor, k: int) -> torch.Tensor:
+    """``hidden_states[k]`` as the model cut to k layers outputs it.
+
+    Pre-LayerNorm encoders that end in a final norm (ModernBERT's ``final_norm``) apply it to the
+    last layer only; a model cut to k layers applies it to layer k, so every k < L gets it here.
+    Post-LayerNorm encoders (BERT, RoBERTa, DistilBERT, DeBERTa, MPNet) are returned unchanged.
+    """
+    norm = getattr(transformer, "final_norm", None)
+    if norm is None or k >= transformer.config.num_hidden_layers:
+        return hidden
+    return norm(hidden)
+
+
 def truncate(emb: torch.Tensor, dim: int | None, normalize: bool = True) -> torch.Tensor:
     """Keep the first ``dim`` dimensions (Matryoshka, Kusupati et al. 2022), re-normalised."""
     if dim is not None:
@@ -62,12 +75,13 @@ class BiEncoder(nn.Module):
         transformer: a Hugging Face ``AutoModel``.
         tokenizer: its tokenizer.
         pooling_mode: "mean", "cls" or "max".
-        normalize: L2-normalise the pooled vectors (the ``2_Normalize`` module).
+        normalize: L2-normalise the pooled vectors (a ``Normalize`` module; sentence-transformers'
+            default stack for a plain Hugging Face model has none).
         max_seq_length: tokens kept per text.
     """
 
     def __init__(self, transformer: nn.Module, tokenizer, pooling_mode: str = "mean",
-                 normalize: bool = True, max_seq_length: int = 256) -> None:
+                 normalize: bool = False, max_seq_length: int = 256) -> None:
         super().__init__()
         if pooling_mode not in POOLING_MODES:
             raise ValueError(f"unknown pooling mode '{pooling_mode}'; choose one of {POOLING_MODES}")
@@ -79,26 +93,46 @@ class BiEncoder(nn.Module):
         self.base_model_name: str | None = None
         self.truncate_dim: int | None = None
         """Default output dims of ``encode`` (set by exports; saved as an identity ``Dense``)."""
+        self.do_lower_case = False
+        """The Transformer module's ``do_lower_case`` (applied to the tokenizer, saved back)."""
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, spec: str | Path, pooling_mode: str | None = None,
                         normalize: bool | None = None, max_seq_length: int | None = None,
-                        trust_remote_code: bool = False) -> BiEncoder:
-        """Load a folder (sentence-transformers layout or plain HF), a Hub id or an alias."""
+                        trust_remote_code: bool = False,
+                        allow_pickle_weights: bool = False) -> BiEncoder:
+        """Load a folder, a Hub id or an alias as sentence-transformers 6.2 does.
+
+        A sentence-transformers folder gets exactly its modules (``modules.json``); a plain
+        Hugging Face folder or Hub id gets ST's default stack: Transformer (length = tokenizer
+        ``model_max_length`` capped by ``max_position_embeddings``) + mean Pooling, no Normalize.
+        Weights are read from safetensors; ``allow_pickle_weights=True`` also reads a
+        ``pytorch_model.bin`` through torch's restricted ``weights_only`` unpickler.
+        """
         source = resolve_model(spec)
         layout = st_format.read_bi_encoder_layout(source)
-        transformer, tokenizer = st_format.load_transformer(source, layout, trust_remote_code)
-        positions = getattr(transformer.config, "max_position_embeddings", None) or 10**9
+        transformer, tokenizer = st_format.load_transformer(source, trust_remote_code,
+                                                            allow_pickle_weights)
+        if layout.do_lower_case:
+            st_format.apply_lower_case(tokenizer)
         enc = cls(
             transformer, tokenizer,
             pooling_mode=pooling_mode or layout.pooling_mode,
             normalize=layout.normalize if normalize is None else normalize,
-            max_seq_length=min(max_seq_length or layout.max_seq_length, positions),
+            max_seq_length=max_seq_length or st_format.st_max_seq_length(
+                layout, tokenizer, transformer.config),
         )
+        enc.do_lower_case = layout.do_lower_case
         enc.base_model_name = str(spec)
         enc.truncate_dim = layout.truncate_dim
         return enc
+
+    @property
+    def stack(self) -> list[str]:
+        """The sentence-transformers modules this encoder is (and saves as)."""
+        return (["Transformer", "Pooling"] + (["Dense"] if self.truncate_dim else [])
+                + (["Normalize"] if self.normalize else []))
 
     def save(self, folder: str | Path) -> Path:
         """Write the sentence-transformers layout (modules.json & co, safetensors weights)."""
@@ -143,7 +177,7 @@ class BiEncoder(nn.Module):
         mask = features["attention_mask"]
         result = {}
         for k in wanted:
-            emb = pool(states[k], mask, self.pooling_mode)
+            emb = pool(cut_readout(self.transformer, states[k], k), mask, self.pooling_mode)
             result[k] = F.normalize(emb, p=2, dim=-1) if self.normalize else emb
         return result
 
@@ -188,7 +222,8 @@ class BiEncoder(nn.Module):
         mask = features["attention_mask"]
         result = {}
         for k in layers:
-            hidden = (out.last_hidden_state if only_last else out.hidden_states[k]).float()
+            hidden = out.last_hidden_state if only_last else out.hidden_states[k]
+            hidden = cut_readout(transformer, hidden, k).float()
             emb = pool(hidden, mask, self.pooling_mode)
             result[k] = F.normalize(emb, p=2, dim=-1) if self.normalize else emb
         return result

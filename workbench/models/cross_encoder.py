@@ -19,7 +19,7 @@ from workbench.fast import unpadded
 from workbench.models import st_format
 from workbench.models.bi_encoder import precision_context
 from workbench.models.layers import cut_blocks
-from workbench.models.specs import hub_error, resolve_model
+from workbench.models.specs import resolve_model
 
 Pair = tuple[str, str] | list[str]
 
@@ -70,19 +70,21 @@ class CrossEncoder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, spec: str | Path, max_length: int | None = None,
-                        trust_remote_code: bool = False) -> CrossEncoder:
+                        trust_remote_code: bool = False,
+                        allow_pickle_weights: bool = False) -> CrossEncoder:
         """Load a folder (ours or sentence-transformers'), a Hub id or an alias.
 
         A bi-encoder or base model gets a new, randomly initialised one-logit head (to train).
+        Weights come from safetensors; ``allow_pickle_weights=True`` also reads a
+        ``pytorch_model.bin`` through torch's restricted ``weights_only`` unpickler.
         """
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        from workbench.models.weights import load_pretrained
+
         source = resolve_model(spec)
-        try:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                source, num_labels=1, trust_remote_code=trust_remote_code, use_safetensors=True)
-        except OSError as err:
-            raise hub_error(str(spec), err) from err
+        model = load_pretrained(AutoModelForSequenceClassification, source, allow_pickle_weights,
+                                trust_remote_code, num_labels=1)
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
         length = max_length or st_format.read_max_length(source, model.config, tokenizer)
         ce = cls(model, tokenizer, max_length=length)

@@ -3,8 +3,8 @@
 The transformer keeps only its first K layers (``num_hidden_layers`` = K, later layers' weights
 dropped, so nothing reloads randomly); an identity ``Dense`` keeps the first D dimensions before
 ``Normalize`` (exact in every sentence-transformers version; ``truncate_dim`` is also written to
-``config_sentence_transformers.json``). Valid for post-LayerNorm encoders (BERT, DistilBERT,
-MPNet, DeBERTa), where the cut model's last hidden state equals the full model's layer K.
+``config_sentence_transformers.json``). The cut model's output equals the full model's layer K
+as the workbench reads it (``bi_encoder.cut_readout``: ModernBERT's final norm applied to it).
 """
 
 from __future__ import annotations
@@ -65,9 +65,12 @@ def cut_encoder(encoder: BiEncoder, layers: int, dim: int | None = None) -> BiEn
     stack = layer_list(transformer)
     del stack[layers:]
     transformer.config.num_hidden_layers = layers
+    if getattr(transformer.config, "layer_types", None):  # ModernBERT: one entry per layer
+        transformer.config.layer_types = list(transformer.config.layer_types[:layers])
     cut = BiEncoder(transformer, encoder.tokenizer, encoder.pooling_mode, encoder.normalize,
                     encoder.max_seq_length)
     cut.base_model_name = encoder.base_model_name
+    cut.do_lower_case = encoder.do_lower_case
     cut.truncate_dim = dim if dim is not None and dim < encoder.hidden_size else None
     return cut
 

@@ -49,16 +49,6 @@ def final_metrics(model: Any, evaluators: Sequence[Any]) -> tuple[dict[str, floa
     return merged, results
 
 
-def health_summary(result: Any, evaluations: Sequence[Any] = ()) -> dict[str, Any]:
-    """``{"status", "diagnosis"}``: degenerate if training or any final evaluation was."""
-    reasons = [result.diagnosis] if result.status not in ("ok",) and result.diagnosis else []
-    reasons += [ev.diagnosis for ev in evaluations if ev.status != "ok" and ev.diagnosis]
-    bad = result.status != "ok" or any(ev.status != "ok" for ev in evaluations)
-    status = "degenerate" if bad else "ok"
-    return {"status": status, "diagnosis": "; ".join(reasons) or None,
-            "training_status": result.status, "checks": result.health}
-
-
 def training_summary(result: Any, config: Any) -> dict[str, Any]:
     """Time, throughput, steps and hyperparameters of a ``TrainResult``; a resumed run's
     seconds and rows/s cover every part, each part listed under ``parts``."""
@@ -84,7 +74,8 @@ def model_summary(model: Any, base_model: str, kind: str) -> dict[str, Any]:
             "dim": config.hidden_size, "model_type": config.model_type}
     if kind == "bi":
         info.update(pooling=model.pooling_mode, normalize=model.normalize,
-                    max_seq_length=model.max_seq_length)
+                    max_seq_length=model.max_seq_length, modules=model.stack,
+                    do_lower_case=model.do_lower_case)
     else:
         info["max_seq_length"] = model.max_length
     return info

@@ -62,8 +62,9 @@ def _index(names: list[str], primary: str | None) -> int | None:
     return names.index(primary) if primary in names else None
 
 
-def grid_table(grid: pd.DataFrame) -> str:
-    """Quality per layer (rows) x dimension (columns), latency per layer, bytes per vector."""
+def grid_table(grid: pd.DataFrame, collapsed: Sequence[int] = ()) -> str:
+    """Quality per layer (rows) x dimension (columns), latency per layer, bytes per vector;
+    ``collapsed`` layers are labelled so."""
     from workbench.runs.compare import quality_column
 
     quality = quality_column(grid)
@@ -71,7 +72,7 @@ def grid_table(grid: pd.DataFrame) -> str:
     dims = sorted(pivot.columns, reverse=True)
     latency = grid.groupby("layer")["latency_ms_per_1k"].mean() if "latency_ms_per_1k" in grid \
         else pd.Series(dtype=float)
-    rows = [[f"{int(layer)}", *(fmt(pivot.loc[layer, d]) for d in dims),
+    rows = [[f"{int(layer)}" + (" (collapsed)" if int(layer) in collapsed else ""), *(fmt(pivot.loc[layer, d]) for d in dims),
              fmt(latency.get(layer, float("nan")), 1)] for layer in pivot.index]
     if "bytes_per_vector" in grid and grid["bytes_per_vector"].notna().any():
         size = grid.groupby("dim")["bytes_per_vector"].first()

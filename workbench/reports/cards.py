@@ -2,8 +2,9 @@
 
 ``write_card(run_dir)`` reads ``metrics.json``, ``grid.csv`` and ``train_log.csv`` (see
 docs/architecture.md) and renders ``templates/card.md.j2`` to ``README.md``: YAML front matter
-with ``model-index`` (finite metrics only), then the sentence-transformers card body. A run whose
-health is ``degenerate`` or whose metrics hold NaN gets a warning with the diagnosis at the top.
+with ``model-index`` (finite metrics only; none for a degenerate run), then the sentence-transformers
+card body. A run whose health is ``degenerate`` or ``warning``, or whose metrics hold NaN, gets a
+warning with the diagnosis at the top; collapsed layers are named and marked in the grid table.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import yaml
@@ -80,16 +82,58 @@ def is_finite(value) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
-def degenerate_diagnosis(run: RunView) -> str | None:
-    """Why this run must not be used, or None: unhealthy status or non-finite final metrics."""
-    reasons = []
-    if run.health.get("status", "ok") != "ok":
-        reasons.append(run.health.get("diagnosis") or f"health status '{run.health['status']}'")
+def health_reasons(run: RunView) -> list[str]:
+    """What is wrong with this run, one finding per item: the health findings (or diagnosis)
+    and non-finite final metrics. Empty for a healthy run."""
+    health = run.health
+    reasons = [f["message"] for f in health.get("findings") or []]
+    if not reasons and health.get("status", "ok") != "ok":
+        reasons.append(health.get("diagnosis") or f"health status '{health['status']}'")
     bad = sorted(k for k, v in run.metrics.items() if not is_finite(v))
     if bad:
         reasons.append(f"{len(bad)} of {len(run.metrics)} final metrics are NaN or infinite "
                        f"({', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''})")
-    return "; ".join(reasons) or None
+    return reasons
+
+
+def degenerate_diagnosis(run: RunView) -> str | None:
+    """Why this run must not be used (or be used with care), or None: :func:`health_reasons`."""
+    return "; ".join(health_reasons(run)) or None
+
+
+def health_level(run: RunView) -> str:
+    """"degenerate" (metrics meaningless: none in model-index), "warning" (a health warning or
+    NaN metrics: finite ones kept) or "ok"."""
+    status = run.health.get("status", "ok")
+    if status == "degenerate":
+        return status
+    return "warning" if status != "ok" or degenerate_diagnosis(run) else "ok"
+
+
+def collapsed_layers(run: RunView) -> list[int]:
+    """Layers whose probe embeddings collapsed (metrics.json health), or whose every grid cell
+    is marked degenerate."""
+    found = set(run.health.get("collapsed_layers") or [])
+    if "status" in run.grid and not run.grid.empty:
+        bad = run.grid.groupby("layer")["status"].agg(lambda s: (s == "degenerate").all())
+        found |= {int(layer) for layer, all_bad in bad.items() if all_bad}
+    return sorted(found)
+
+
+def layers_note(run: RunView, level: str, num_layers: Any) -> str:
+    """The card's claim about which layers are usable embeddings."""
+    if level == "degenerate":
+        return ("Training failed (see the warning above): none of its layers is a usable "
+                "embedding.")
+    bad = collapsed_layers(run)
+    if not bad:
+        return (f"Every one of its {num_layers} layers and every leading slice of its dimensions "
+                "is a usable embedding; the layer × dimension table below says what each cut "
+                "costs and keeps.")
+    good = [k for k in range(1, int(num_layers or 0) + 1) if k not in bad]
+    return (f"Layers {', '.join(map(str, good)) or 'none'} and the leading slices of their "
+            f"dimensions are usable embeddings; layer(s) {', '.join(map(str, bad))} collapsed in "
+            "training and are not (marked in the layer × dimension table below).")
 
 
 def base_model(run: RunView) -> str | None:
@@ -182,14 +226,15 @@ def loss_names(run: RunView) -> list[str]:
     return [n for n in dict.fromkeys(names) if n]
 
 
-def front_matter(run: RunView, evaluations: list[Evaluation], diagnosis: str | None) -> dict:
+def front_matter(run: RunView, evaluations: list[Evaluation], level: str) -> dict:
     """The YAML metadata, keys in the seed cards' order."""
     cross = run.kind == "cross"
     train = run.info.get("datasets", {}).get("train", {})
     tags = ["sentence-transformers", *(["cross-encoder", "text-classification"] if cross else
                                        ["sentence-similarity", "feature-extraction"])]
     tags += ["generated_from_trainer", f"dataset_size:{tables.dataset_size(train)}"]
-    tags += [f"loss:{n}" for n in loss_names(run)] + (["degenerate-run"] if diagnosis else [])
+    tags += [f"loss:{n}" for n in loss_names(run)]
+    tags += {"degenerate": ["degenerate-run"], "warning": ["health-warning"]}.get(level, [])
     data = {"language": ["en"], "library_name": "sentence-transformers", "tags": tags}
     if base_model(run):
         data["base_model"] = base_model(run)
@@ -203,7 +248,7 @@ def front_matter(run: RunView, evaluations: list[Evaluation], diagnosis: str | N
     co2 = co2_eq_emissions(run.info.get("emissions"))
     if co2:
         data["co2_eq_emissions"] = co2
-    index = model_index(run, evaluations)
+    index = model_index(run, evaluations) if level != "degenerate" else []
     if index:
         data["model-index"] = index
     return {k: v for k, v in data.items() if v not in (None, [], {})}
@@ -216,12 +261,17 @@ def _yaml(data: dict) -> str:
 def card_context(run: RunView, model_id: str | None = None) -> dict:
     """Everything the template needs, computed from the run folder."""
     evaluations = group_metrics(run.metrics, run.kind)
-    diagnosis = degenerate_diagnosis(run)
-    meta = front_matter(run, evaluations, diagnosis)
-    best = cheapest_within(run.grid, 0.05) if not run.grid.empty else None
+    diagnosis, level = degenerate_diagnosis(run), health_level(run)
+    meta = front_matter(run, evaluations, level)
+    usable = run.grid[~run.grid["layer"].isin(collapsed_layers(run))] if not run.grid.empty \
+        else run.grid
+    best = cheapest_within(usable, 0.05) if not usable.empty and level != "degenerate" else None
+    model = run.info.get("model", {})
     datasets = run.info.get("datasets") or {}
     return {
-        "run": run, "info": run.info, "kind": run.kind, "diagnosis": diagnosis,
+        "run": run, "info": run.info, "kind": run.kind, "diagnosis": diagnosis, "level": level,
+        "reasons": health_reasons(run),
+        "layers_note": layers_note(run, level, model.get("num_layers")),
         "model": {"max_seq_length": tables.max_seq_length(run.model_dir),
                   **run.info.get("model", {}), "base_model": base_model(run)},
         "train": datasets.get("train") or {}, "evalset": datasets.get("eval") or {},
@@ -233,11 +283,22 @@ def card_context(run: RunView, model_id: str | None = None) -> dict:
         "citations": loss_citations(run), "best": best,
         "eval_tables": tables.evaluation_tables(evaluations, run.kind),
         "grid_table": "" if run.grid.empty else tables.reranker_table(run.grid, run.grid_before)
-        if run.kind == "cross" else tables.grid_table(run.grid),
+        if run.kind == "cross" else tables.grid_table(run.grid, collapsed_layers(run)),
+        "cuts_table": _cuts_table(run.path),
         "architecture": tables.architecture(run.model_dir) if run.kind != "cross" else "",
         "hyper": tables.hyperparameters(run), "log_table": tables.train_log_table(run.train_log),
         "co2": meta.get("co2_eq_emissions"), "example_pairs": tables.example_pairs(run.info),
     }
+
+
+def _cuts_table(run_dir: Path) -> str:
+    """The card's cuts table from ``cuts.csv`` (empty when the run has none)."""
+    import pandas as pd
+
+    from workbench.reports.cuts import cuts_markdown
+
+    path = Path(run_dir) / "cuts.csv"
+    return cuts_markdown(pd.read_csv(path)) if path.is_file() else ""
 
 
 def render_card(run_dir: str | Path, model_id: str | None = None) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 import ipywidgets as W
 import pandas as pd
 
+from workbench.reports.cuts_widget import CutsPanel
 from workbench.runs.compare import RunView, load_run, quality_column
 
 _NOT_METRICS = ("layer", "dim", "status", "diagnosis", "quality_retained")
@@ -224,8 +225,10 @@ class TradeoffExplorer:
         notes = [W.HTML(f"<p style='color:#c00'>⚠ {html.escape(run.name)}: "
                         f"{html.escape(run.record_note)}</p>")
                  for run in (self.run, self.other) if run is not None and run.record_note]
+        cuts = self.run.path / "cuts.csv"  # task x precision cells (workbench.reports.cuts_widget)
+        extra = [CutsPanel(cuts).widget] if cuts.is_file() else []
         return W.VBox([title, *notes, W.HBox([grid, controls]), self.status, self.metrics_html,
-                       self.pairs_html])
+                       self.pairs_html, *extra])
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

@@ -197,7 +197,7 @@ def base_model(spec: str, out_dir: str | Path) -> str:
     """The model spec a notebook loads; ``tiny-bert`` builds a random tiny BERT in the run folder."""
     if spec != TINY_MODEL:
         return spec
-    from workbench.models.specs import tiny_bert
+    from workbench.models.tiny import tiny_bert
 
     return str(tiny_bert(Path(out_dir) / "base_model", hidden_size=32, num_layers=3))
 
