@@ -202,12 +202,30 @@ def classifier_logits(model: nn.Module, features: dict[str, Tensor]) -> Tensor:
     model's own head (BERT: pooler, dropout, classifier). ``token_type_ids`` mark pairs.
     """
     classifier, arch = registry.lookup_classifier(model)
+    depth = len(arch.blocks(classifier.base(model)))
+    return classifier_layer_logits(model, features, [depth])[depth].unsqueeze(-1)
+
+
+def classifier_layer_logits(model: nn.Module, features: dict[str, Tensor],
+                            layers: Sequence[int]) -> dict[int, Tensor]:
+    """``{k: logits (B,)}``: the model's head on layer ``k``'s first-token state.
+
+    One padding-free pass up to the deepest layer asked for; that layer computes only its
+    first-token rows (as :func:`classifier_logits`). Layer ``k``'s logit is what the model cut to
+    its first ``k`` blocks outputs (up to dropout draws).
+    """
+    classifier, arch = registry.lookup_classifier(model)
     base = classifier.base(model)
     blocks, plan = arch.blocks(base), layout(features)
-    states = _states(arch, base, features, plan, len(blocks) - 1)
+    deepest = max(layers)
+    if min(layers) < 1 or deepest > len(blocks):
+        raise ValueError(f"layers {sorted(layers)} not in 1..{len(blocks)}")
+    states = _states(arch, base, features, plan, deepest - 1)
+    cls = {k: states[k][plan.starts] for k in layers if k < deepest}
     masks = _masks(plan, bias_for(arch, base, plan), states[-1].dtype)
-    last = block(arch.weights(blocks[-1]), states[-1], plan, masks, rows=plan.starts)
-    return classifier.head(model, last)
+    cls[deepest] = block(arch.weights(blocks[deepest - 1]), states[-1], plan, masks,
+                         rows=plan.starts)
+    return {k: classifier.head(model, cls[k]).squeeze(-1) for k in sorted(cls)}
 
 
 def merge_columns(columns: Sequence[dict[str, Tensor]]) -> tuple[dict[str, Tensor], list[int]]:
