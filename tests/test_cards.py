@@ -119,6 +119,8 @@ def test_cross_encoder_card_follows_seed_003(tmp_path, tiny_bert_dir):
     assert "from sentence_transformers import CrossEncoder" in text and "model.rank(" in text
     assert "### Full Model Architecture" not in text and "widget" not in _front_matter(text)
     assert "#### Per-Layer Trade-off" in text
+    assert "| layers kept | spearman before | spearman after | accuracy at score 0.5 |" in text
+    assert "| 1 | 0.1 | 0.4 | 0.7 | 30 |" in text  # before (random head) and after, per depth
 
 
 def test_metric_keys_split_into_task_and_dataset():

@@ -93,3 +93,26 @@ def test_run_without_grid_is_refused(run_dir):
     (run_dir / "metrics.json").write_text(info)
     with pytest.raises(ValueError, match="nothing to explore"):
         TradeoffExplorer(run_dir)
+
+
+def test_reranker_run_explores_depths_before_and_after(tmp_path):
+    from sentence_transformers import CrossEncoder as STCrossEncoder
+
+    from workbench.models.cross_encoder import CrossEncoder
+    from workbench.models.specs import tiny_cross_encoder
+
+    run = make_run_folder(tmp_path, tiny_cross_encoder(tmp_path / "tiny-ce"), kind="cross", name="ce")
+    ex = TradeoffExplorer(run)
+    assert ex.dims == [32] and ex.layers == [1, 2, 3]
+    summary = ex.summary(1, 32)
+    assert summary["spearman"] == pytest.approx(0.4)
+    assert summary["spearman before"] == pytest.approx(0.1)
+    pairs = [(a, b) for a, b, _ in ex.pairs]
+    expected = CrossEncoder.from_pretrained(run / "model").predict(pairs, layer=1)
+    assert [s for *_, s in ex.pair_scores(1, 32)] == pytest.approx(expected.tolist(), abs=1e-6)
+    ex.select(2, 32)
+    assert "reranker score" in ex.pairs_html.value
+    out = ex.export()
+    assert out is not None and out.name == "L2-d32"
+    st = STCrossEncoder(str(out), device="cpu")
+    assert st.model.config.num_hidden_layers == 2

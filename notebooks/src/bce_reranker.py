@@ -3,6 +3,9 @@
 #
 # A cross-encoder reads both texts at once and outputs one logit; `BinaryCrossEntropyLoss` trains
 # `sigmoid(logit)` towards the STSB score in [0, 1] used as a soft label (seed card 003).
+# `variant: adaptive` trains the same head on every layer's `[CLS]` state, each depth also pulled
+# towards the last layer's score (`AdaptiveLayerCrossEncoderLoss`), so the reranker cut to k layers
+# is a usable reranker with scores on the same scale.
 # Evaluation: Pearson/Spearman of the predicted scores against gold on STSB validation
 # (`stsb-validation`, also during training) and test (`stsb-test`), as `CECorrelationEvaluator`.
 #
@@ -18,6 +21,11 @@ model: str = "minilm-l6"  # local folder, Hub id, "minilm-l6", or "tiny-bert" (r
 allow_pickle_weights: bool = False  # also read pytorch_model.bin (torch weights_only unpickler) when there is no safetensors
 preset: str = "custom"  # preset name recorded in metrics.json (`workbench run` sets it)
 out_dir: str = ""  # run folder; empty: a new runs/<timestamp>-bce_reranker-custom/
+variant: str = "plain"  # "plain": BCE on the last layer; "adaptive": AdaptiveLayerCrossEncoderLoss (every depth)
+n_layers_per_step: int = -1  # adaptive: prior layers trained per step (-1: all)
+prior_layers_weight: float = 1.0  # adaptive: weight of the prior layers' mean loss
+distill: str = "kl"  # adaptive: pull of each depth to the last, "kl" (Bernoulli) or "mse" (logits)
+distill_weight: float = 1.0  # adaptive: weight of that pull (0: off)
 pos_weight: float = 0.0  # BCE weight of positive labels (0: unweighted)
 max_train_samples: int = -1  # rows of STSB train used (-1: all 5,749)
 max_eval_samples: int = -1  # rows of STSB validation/test used (-1: all)
@@ -46,7 +54,7 @@ from IPython.display import Image, display
 from workbench.data import datasets as data
 from workbench.evaluators import CECorrelationEvaluator
 from workbench.evaluators.reranker_grid import reranker_grid
-from workbench.losses import LOSSES
+from workbench.losses.adaptive_layer_ce import reranker_loss
 from workbench.models.cross_encoder import CrossEncoder
 from workbench.recipes import artifacts
 from workbench.runs import execute as runs
@@ -91,7 +99,10 @@ grid_before
 # ## Training
 
 # %%
-loss = LOSSES["BinaryCrossEntropyLoss"](reranker, pos_weight=pos_weight or None)
+loss = reranker_loss(reranker, variant, pos_weight=pos_weight or None,
+                     **({} if variant == "plain" else dict(
+                         n_layers_per_step=n_layers_per_step, distill=distill,
+                         prior_layers_weight=prior_layers_weight, distill_weight=distill_weight)))
 config = TrainConfig(
     output_dir=str(run_dir), num_train_epochs=num_train_epochs, max_steps=max_steps,
     per_device_train_batch_size=per_device_train_batch_size,

@@ -12,7 +12,7 @@ from workbench.cli import runs as cli_runs
 from workbench.runs import execute as runs
 from workbench.runs import folder as run_folder
 
-EXPERIMENTS = ("adaptive_layer", "matryoshka_2d", "bce_reranker")
+EXPERIMENTS = ("adaptive_layer", "matryoshka_2d", "bce_reranker", "rerank_pipeline")
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,7 @@ def test_metric_keys_follow_the_seed_cards(smoke_runs):
     assert {"sts-dev_spearman_cosine", "sts-test_spearman_cosine"} <= keys["matryoshka_2d"]
     assert {"sts-test_spearman_cosine", "snli-validation_max_ap"} <= keys["adaptive_layer"]
     assert {"stsb-validation_spearman", "stsb-test_spearman"} <= keys["bce_reranker"]
+    assert {"scifact-test-retrieval_ndcg@10", "scifact-test-rerank3_ndcg@10"} <= keys["rerank_pipeline"]
 
 
 @pytest.mark.slow
@@ -72,6 +73,18 @@ def test_failing_notebook_keeps_a_run_folder_saying_where(tmp_path, capsys, monk
     assert f"cell {failure['cell_index']}" in text and "no-data" in text
     assert (out / "notebook.ipynb").exists()  # the partial executed notebook is kept
     assert run_folder.check_run_folder(out)  # and it does not pass as a finished run
+
+
+@pytest.mark.slow
+def test_rerank_pipeline_writes_every_pipeline(smoke_runs):
+    import pandas as pd
+
+    run_dir = smoke_runs["rerank_pipeline"]
+    frame = pd.read_csv(run_dir / "pipelines.csv")
+    assert len(frame) == 2 * 3  # 2 cells x depths 0, 1, 3
+    assert (frame["latency_ms_per_query"] > frame["encode_ms"]).all()
+    assert (run_dir / "plots" / "pipelines.png").stat().st_size > 0
+    assert run_folder.read_metrics(run_dir)["loss"]["name"] == "AdaptiveLayerCrossEncoderLoss"
 
 
 @pytest.mark.slow

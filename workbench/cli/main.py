@@ -78,7 +78,8 @@ def run_grid(args: argparse.Namespace) -> int:
 
 # ---- export -------------------------------------------------------------------------------
 def add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="standalone model of the first K layers and first D dims")
+    p = sub.add_parser("export", help="standalone model of the first K layers and first D dims "
+                                         "(a cross-encoder: the first K layers)")
     p.add_argument("model", help="model folder, Hub id or alias (minilm-l6)")
     p.add_argument("--layers", type=int, help="keep layers 1..K (or take them from --cut)")
     p.add_argument("--cut", type=int, metavar="ID",
@@ -94,9 +95,11 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from workbench.models import st_format
     from workbench.models.bi_encoder import BiEncoder
+    from workbench.models.cross_encoder import CrossEncoder
     from workbench.models.export import check_export_out, export_cut, sample_texts
-    from workbench.models.specs import check_cells
+    from workbench.models.specs import check_cells, resolve_model
 
     if args.cut is not None:
         from workbench.reports.cuts import read_cut
@@ -111,7 +114,10 @@ def run_export(args: argparse.Namespace) -> int:
         return 2
     check_export_out(args.out, args.model)
     check_cells(args.model, [args.layers], [args.dim] if args.dim is not None else ())
-    model = BiEncoder.from_pretrained(args.model, allow_pickle_weights=args.allow_pickle_weights)
+    if st_format.is_cross_encoder(resolve_model(args.model)):  # a reranker: cut to K layers
+        model = CrossEncoder.from_pretrained(args.model)
+    else:
+        model = BiEncoder.from_pretrained(args.model, allow_pickle_weights=args.allow_pickle_weights)
     result = export_cut(model, args.layers, args.dim, args.out, texts=sample_texts(args.sample),
                         batch_size=args.batch_size, repeats=args.repeats)
     print(result.summary())

@@ -8,7 +8,8 @@ full layer x dimension grid costs a single encode pass.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -16,8 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from workbench.fast import bf16_inference, unpadded
-from workbench.fast.padding import pad_rows
+from workbench.fast import bf16_inference, inference, unpadded
 from workbench.models import st_format
 from workbench.models.specs import check_cell, resolve_model
 
@@ -239,14 +239,26 @@ class BiEncoder(nn.Module):
                       show: bool) -> Iterator[tuple[list[int], dict[int, torch.Tensor]]]:
         """bf16 weights (no autocast casts), one tokenizer call, token-budget batches."""
         model = self._bf16_transformer()
-        columns = {k: list(v) for k, v in self.tokenizer(
-            texts, truncation=True, max_length=self.max_seq_length).items()}
-        lengths = [len(ids) for ids in columns["input_ids"]]
-        batches = list(bf16_inference.token_batches(lengths, batch_size * bf16_inference.TOKENS_PER_TEXT))
-        pad_id = self.tokenizer.pad_token_id or 0
-        left = getattr(self.tokenizer, "padding_side", "right") == "left"
-        for idx in tqdm(batches, desc="encode", disable=not show, leave=False):
-            yield idx, self._pooled(model, pad_rows(columns, idx, pad_id, left), layers)
+        batches = inference.token_rows(self.tokenizer, texts, self.max_seq_length, batch_size,
+                                       self.device)
+        for idx, features in tqdm(list(batches), desc="encode", disable=not show, leave=False):
+            yield idx, self._pooled(model, features, layers)
+
+    def _batches_fast(self, texts: list[str], layers: list[int], batch_size: int, show: bool,
+                      precision: str) -> Iterator[tuple[list[int], dict[int, torch.Tensor]]]:
+        """Padding-free (``fast.inference``): token-budget batches, blocks ``1..max(layers)``."""
+        inference.new_pass()
+        batches = inference.token_rows(self.tokenizer, texts, self.max_seq_length, batch_size,
+                                       self.device)
+        for idx, features in tqdm(list(batches), desc="encode", disable=not show, leave=False):
+            out = inference.pooled(self.transformer, features, layers, self.pooling_mode, precision)
+            yield idx, {k: F.normalize(v, dim=-1) if self.normalize else v for k, v in out.items()}
+
+    def _batches(self, precision: str) -> Callable[..., Iterator]:
+        """The encode path: padding-free for a registered encoder, else Hugging Face's forward."""
+        if inference.supported(self.transformer, self.tokenizer):
+            return functools.partial(self._batches_fast, precision=precision)
+        return self._batches_bf16 if precision == "bf16" else self._batches_fp32
 
     @torch.inference_mode()
     def encode_layers(self, texts: Sequence[str], layers: Sequence[int] | None = None,
@@ -254,8 +266,10 @@ class BiEncoder(nn.Module):
                       show_progress: bool | None = None) -> dict[int, torch.Tensor]:
         """Embeddings of every requested layer (default: all) in one pass, fp32 on CPU.
 
-        ``precision="bf16"`` runs a cached bfloat16 copy of the weights over batches packed to
-        about ``batch_size`` x 32 tokens; "fp32" keeps the reference batching bit for bit.
+        A registered encoder (``workbench.fast.registry``) runs padding-free over batches packed
+        to about ``batch_size`` x 32 tokens, only up to the deepest requested layer, in fp32 or
+        bf16 (weights cast once and cached). Others run Hugging Face's forward: "fp32" in
+        text batches of ``batch_size``, "bf16" on a cached bfloat16 copy of the weights.
         """
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision '{precision}'; choose one of {PRECISIONS}")
@@ -270,7 +284,7 @@ class BiEncoder(nn.Module):
         was_training = self.training
         self.eval()
         show = len(texts) > 10 * batch_size if show_progress is None else show_progress
-        run = self._batches_bf16 if precision == "bf16" else self._batches_fp32
+        run = self._batches(precision)
         try:
             for idx, out in run(texts, layers, batch_size, show):
                 for k in layers:

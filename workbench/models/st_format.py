@@ -219,6 +219,24 @@ def save_cross_encoder(model, tokenizer, folder: str | Path, max_length: int) ->
     return folder
 
 
+def _read_json(path: Path) -> dict | list | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def is_cross_encoder(source: str) -> bool:
+    """A saved cross-encoder: sentence-transformers says ``CrossEncoder`` (6.x), or the Hugging
+    Face config names a ``...ForSequenceClassification`` architecture (older saves)."""
+    folder = Path(source)
+    if not folder.is_dir():
+        return False
+    st_config = _read_json(folder / "config_sentence_transformers.json")
+    if isinstance(st_config, dict) and st_config.get("model_type"):
+        return st_config["model_type"] == "CrossEncoder"
+    config = _read_json(folder / "config.json")
+    architectures = config.get("architectures") or [] if isinstance(config, dict) else []
+    return any(a.endswith("ForSequenceClassification") for a in architectures)
+
+
 def read_max_length(source: str, config, tokenizer, default: int = 512) -> int:
     """Truncation length of a saved model: ``sentence_bert_config.json``'s ``max_seq_length``,
     else the tokenizer's ``model_max_length``, capped by the position embeddings."""

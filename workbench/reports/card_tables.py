@@ -81,6 +81,23 @@ def grid_table(grid: pd.DataFrame, collapsed: Sequence[int] = ()) -> str:
                      "latency (ms / 1k texts)"], rows)
 
 
+def reranker_table(after: pd.DataFrame, before: pd.DataFrame | None = None) -> str:
+    """Per depth: quality before and after training, accuracy at one threshold, latency."""
+    from workbench.runs.compare import quality_column
+
+    quality = quality_column(after)
+    prior = before.set_index("layer")[quality] if before is not None and not before.empty \
+        and quality in before else pd.Series(dtype=float)
+    rows = []
+    for _, row in after.sort_values("layer").iterrows():
+        layer = int(row["layer"])
+        rows.append([str(layer), fmt(prior.get(layer, float("nan"))), fmt(row[quality]),
+                     fmt(row.get("accuracy_at_0.5", float("nan"))),
+                     fmt(row.get("latency_ms_per_1k", float("nan")), 1)])
+    return md_table(["layers kept", f"{quality} before", f"{quality} after",
+                     "accuracy at score 0.5", "latency (ms / 1k pairs)"], rows)
+
+
 def architecture(model_dir: Path) -> str:
     """The ``SentenceTransformer(...)`` repr of the saved model, from its ST files."""
     def read(name: str) -> dict | list:

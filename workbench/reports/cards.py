@@ -37,7 +37,11 @@ TASKS = {  # task type -> (title, evaluator, doc anchor, metric names, primary m
     "cross-encoder-correlation": ("Cross Encoder Correlation", "CECorrelationEvaluator",
                                   "cross_encoder/evaluation.html#sentence_transformers.cross_encoder.evaluation.CECorrelationEvaluator",
                                   ["pearson", "spearman"], ("spearman",)),
+    "cross-encoder-reranking": ("Cross Encoder Reranking", "CrossEncoderRerankingEvaluator",
+                                "cross_encoder/evaluation.html#sentence_transformers.cross_encoder.evaluation.CrossEncoderRerankingEvaluator",
+                                ["map", "mrr@10", "ndcg@10"], ("ndcg@10",)),
 }
+CROSS_TASKS = ("cross-encoder-correlation", "cross-encoder-reranking")
 
 
 @dataclass
@@ -56,7 +60,7 @@ class Evaluation:
 def split_metric_key(key: str, kind: str = "bi") -> tuple[str, str, str]:
     """``"sts-dev_spearman_cosine"`` -> ``("sts-dev", "spearman_cosine", "semantic-similarity")``."""
     candidates = [(t, m) for t, spec in TASKS.items() for m in spec[3]
-                  if (kind == "cross") == (t == "cross-encoder-correlation")]
+                  if (kind == "cross") == (t in CROSS_TASKS)]
     for task, metric in sorted(candidates, key=lambda c: -len(c[1])):
         if key == metric or key.endswith("_" + metric):
             return key[: -len(metric)].rstrip("_") or "unknown", metric, task
@@ -278,8 +282,8 @@ def card_context(run: RunView, model_id: str | None = None) -> dict:
         "tasks": TASKS, "st_docs": ST_DOCS, "loss_names": loss_names(run),
         "citations": loss_citations(run), "best": best,
         "eval_tables": tables.evaluation_tables(evaluations, run.kind),
-        "grid_table": tables.grid_table(run.grid, collapsed_layers(run)) if not run.grid.empty
-        else "",
+        "grid_table": "" if run.grid.empty else tables.reranker_table(run.grid, run.grid_before)
+        if run.kind == "cross" else tables.grid_table(run.grid, collapsed_layers(run)),
         "cuts_table": _cuts_table(run.path),
         "architecture": tables.architecture(run.model_dir) if run.kind != "cross" else "",
         "hyper": tables.hyperparameters(run), "log_table": tables.train_log_table(run.train_log),
