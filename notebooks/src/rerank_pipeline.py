@@ -74,6 +74,7 @@ from workbench.models.cross_encoder import CrossEncoder
 from workbench.recipes import artifacts
 from workbench.runs import execute as runs
 from workbench.runs import folder as run_folder
+from workbench.runs import verdict
 from workbench.training import TrainConfig, train
 
 EXPERIMENT = "rerank_pipeline"
@@ -166,7 +167,8 @@ for _, row in reranked.iterrows():
                           for m in ("ndcg@10", "mrr@10")})
 pair_metrics, pair_results = artifacts.final_metrics(reranker, evaluators)
 final_metrics.update(pair_metrics)
-health = artifacts.health_summary(result, pair_results)
+health = verdict.run_health(result, pair_results, final_metrics, grid_before, grid_after)
+grid_after = verdict.mark_grid(grid_after, health)
 print(health["status"], health["diagnosis"] or "")
 for name, row in picks.items():
     print(name, "of the best:", row[["layer", "dim", "rerank_depth", "ndcg@10", "latency_ms_per_query"]].to_dict())
