@@ -29,6 +29,7 @@ import numpy as np
 from workbench import settings
 from workbench.data import datasets as ds_mod
 from workbench.data.datasets import DataNotFoundError
+from workbench.data.pairs import pair_columns
 from workbench.data.retrieval import (
     HUB_IDS,
     NANOBEIR,
@@ -99,8 +100,6 @@ class Task:
 
 
 def _pair_task(name: str, table, source: str, max_pairs: int | None, kind: str | None = None) -> Task:
-    from workbench.evaluators.base import pair_columns
-
     task = kind or ("sts" if "score" in table.column_names else "pair-class")
     s1, s2, labels = pair_columns(table, "score" if task == "sts" else "label")
     if max_pairs is not None:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from workbench.errors import ModelError, WorkbenchError
+from workbench.errors import ModelError, ModelNotFoundError, WorkbenchError  # noqa: F401 (re-exported)
 from workbench.models.safetensors_check import check_weights
 
 MINILM_ALIAS = "minilm-l6"
@@ -24,10 +24,6 @@ MPNET_HUB_ID = "sentence-transformers/all-mpnet-base-v2"
 ALIASES = {MINILM_ALIAS: MINILM_PACKAGE, MINILM_HUB_ID: MINILM_PACKAGE,
            MPNET_ALIAS: "split-zip", MPNET_HUB_ID: "split-zip"}
 """Offline names; a Hub id alias falls back to the Hub when its packages are missing."""
-
-
-class ModelNotFoundError(WorkbenchError, FileNotFoundError):
-    """A model spec that is neither a folder, a reachable Hub id nor an installed alias."""
 
 
 def _is_model_folder(path: Path) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import settings
-from workbench.models.specs import ModelNotFoundError
+from workbench.errors import ModelNotFoundError
 
 
 class SplitZipError(ModelNotFoundError):
