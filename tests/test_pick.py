@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from workbench.cli.main import main
+from workbench.evaluators.pareto import cheapest_pipeline
 from workbench.evaluators.pick import pick, read_cuts
 
 # task, layer, dim, precision, rescore, score, retained, latency, search ms, bytes, status
@@ -82,3 +83,54 @@ def test_grid_tasks_then_pick_on_the_command_line(tiny_bert_dir, shared_data, tm
     assert table[table.task == "scifact"].search_ms_per_query.gt(0).all()
     assert main(["pick", str(out), "--task", "scifact", "--min-retained", "0"]) == 0
     assert "cheapest cell of 'scifact'" in capsys.readouterr().out
+
+
+# layer, dim, rerank depth, nDCG@10, latency ms per query, search ms (pipelines.csv of rerank_pipeline)
+PIPELINES = [(6, 384, 0, 0.64, 5.0, 0.9), (6, 384, 6, 0.70, 90.0, 0.9), (3, 128, 0, 0.60, 3.0, 0.3),
+             (3, 128, 3, 0.68, 40.0, 0.3), (1, 384, 1, 0.50, 10.0, 0.9)]
+
+
+@pytest.fixture()
+def rerank_run(tmp_path):
+    """A rerank_pipeline run folder: pipelines.csv, the reranker's grid.csv, metrics.json."""
+    frame = pd.DataFrame(PIPELINES, columns=["layer", "dim", "rerank_depth", "ndcg@10",
+                                             "latency_ms_per_query", "search_ms"])
+    frame.assign(index="fp32", top_n=20, mrr=0.5).to_csv(tmp_path / "pipelines.csv", index=False)
+    pd.DataFrame({"layer": [1, 6], "spearman": [0.1, 0.7]}).to_csv(tmp_path / "grid.csv", index=False)
+    (tmp_path / "metrics.json").write_text('{"parameters": {"data": "scifact"}}')
+    return tmp_path
+
+
+@pytest.mark.parametrize(("min_retained", "minimize", "expected"), [
+    # best 0.70: >= 95% is 0.665 (rows 1, 3), >= 90% is 0.63 (rows 0, 1, 3)
+    (0.95, "latency", (3, 128, 3)),  # 40 ms beats 90 ms
+    (0.90, "latency", (6, 384, 0)),  # retrieval alone, 5 ms
+    (0.90, "bytes", (3, 128, 3)),    # 512 bytes (fp32 x 128) against 1,536
+    (0.90, "search", (3, 128, 3)),   # 0.3 ms
+    (1.00, "latency", (6, 384, 6)),  # only the best itself
+])
+def test_pick_from_pipelines_matches_the_hand_reading(rerank_run, min_retained, minimize, expected):
+    table = read_cuts(rerank_run)  # pipelines.csv, not the reranker's grid.csv
+    assert set(table.task) == {"scifact"}
+    cell = pick(table, "scifact", min_retained, minimize).cell
+    assert (cell.layer, cell.dim, cell.rerank_depth) == expected
+
+
+@pytest.mark.parametrize("within", [0.0, 0.01, 0.05, 0.10, 0.2, 0.5])
+def test_pick_on_pipelines_agrees_with_cheapest_pipeline(rerank_run, within):
+    frame = pd.read_csv(rerank_run / "pipelines.csv")
+    (rerank_run / "alone").mkdir()
+    frame.to_csv(rerank_run / "alone" / "pipelines.csv", index=False)  # no run folder around it
+    theirs = cheapest_pipeline(frame, within)
+    ours = pick(read_cuts(rerank_run / "alone" / "pipelines.csv"), "retrieve-rerank", 1 - within).cell
+    assert (ours.layer, ours.dim, ours.rerank_depth) == \
+        (theirs.layer, theirs.dim, theirs.rerank_depth)
+
+
+def test_pick_pipelines_on_the_command_line(rerank_run, capsys):
+    assert main(["pick", str(rerank_run), "--min-retained", "0.95"]) == 0
+    out = capsys.readouterr().out
+    assert "cheapest cell of 'scifact' keeping >= 95% of the best pipeline" in out
+    assert "layer 3, dim 128, fp32, rerank depth 3: score 0.6800" in out
+    front = pick(read_cuts(rerank_run), "scifact", 0.95, "latency").front
+    assert list(front.latency_ms_per_query) == [3.0, 5.0, 40.0, 90.0]

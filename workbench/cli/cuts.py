@@ -57,10 +57,12 @@ def run_task_grid(args: argparse.Namespace, out: Path) -> int:
 
 def add_pick(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pick", help="the cheapest cell keeping enough quality, and the Pareto front")
-    p.add_argument("table", type=Path, help="a run or grid folder, or its cuts.csv / grid.csv")
+    p.add_argument("table", type=Path, help="a run or grid folder, or its cuts.csv / grid.csv / "
+                                            "pipelines.csv (retrieve-then-rerank)")
     p.add_argument("--task", default=None, help="task to judge by (default: the table's only or first)")
     p.add_argument("--min-retained", type=float, default=0.95,
-                   help="quality kept vs the full fp32 model, e.g. 0.95")
+                   help="quality kept vs the full fp32 model (pipelines: vs the best "
+                        "pipeline), e.g. 0.95")
     p.add_argument("--minimize", default="latency", choices=["latency", "bytes", "search"])
     p.set_defaults(func=run_pick)
 

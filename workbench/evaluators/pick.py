@@ -6,21 +6,31 @@ one with the lowest cost (``latency``: encode ms per 1,000 texts at that depth; 
 per vector; ``search``: search ms per query), ties going to the higher score, then fewer bytes,
 then lower latency. The Pareto front is ``pareto.pareto_frontier`` on (that cost, score).
 A wide layer x dim ``grid.csv`` (no ``task`` column) reads as one fp32 task named ``stsb``
-with score ``spearman_cosine``.
+with score ``spearman_cosine``. A retrieve-then-rerank ``pipelines.csv``
+(``evaluators.rerank_pipeline.pipeline_grid``) reads as one task (the run's ``data``, else
+``retrieve-rerank``) with score ``ndcg@10`` and ``quality_retained`` = score / the *best*
+pipeline's, so ``--min-retained 0.95`` is "the cheapest pipeline within 5% of the best"
+(``pareto.cheapest_pipeline``'s rule); its costs are ``latency_ms_per_query`` (encode + search +
+rerank), ``search_ms`` and the index's ``bytes_per_vector``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from workbench.evaluators.pareto import pareto_frontier
+from workbench.evaluators.quantize import bytes_per_vector
 
 COSTS = {"latency": "latency_ms_per_1k", "bytes": "bytes_per_vector", "search": "search_ms_per_query"}
-TABLES = ("cuts.csv", "grid.csv")
-"""What a run folder's cells are read from, first found first."""
+PIPELINE_COSTS = {"latency": "latency_ms_per_query", "bytes": "bytes_per_vector", "search": "search_ms"}
+TABLES = ("cuts.csv", "pipelines.csv", "grid.csv")
+"""What a run folder's cells are read from, first found first (a rerank_pipeline run's
+``grid.csv`` is its reranker's per-depth grid, so its ``pipelines.csv`` comes first)."""
+PIPELINE_TASK = "retrieve-rerank"
 
 
 @dataclass
@@ -45,6 +55,8 @@ def read_cuts(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"no cuts table at {path} (a cuts.csv / grid.csv or its folder)")
     frame = pd.read_csv(path)
+    if "rerank_depth" in frame and "task" not in frame:
+        return pipelines_as_cuts(frame, _run_data_name(path.parent) or PIPELINE_TASK)
     if "task" not in frame:
         if "spearman_cosine" not in frame:
             raise ValueError(f"{path}: neither a cuts table (task column) nor a layer x dim grid "
@@ -57,12 +69,33 @@ def read_cuts(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def pipelines_as_cuts(frame: pd.DataFrame, task: str = PIPELINE_TASK) -> pd.DataFrame:
+    """A ``pipelines.csv`` frame as cuts rows of one task: score nDCG@10, retained vs the best."""
+    if "ndcg@10" not in frame or frame.empty:
+        raise ValueError(f"a pipelines table needs rows and an 'ndcg@10' column; "
+                         f"columns {list(frame.columns)}")
+    index = frame["index"] if "index" in frame else pd.Series("fp32", index=frame.index)
+    best = frame["ndcg@10"].max()
+    return frame.assign(
+        task=task, kind="pipeline", precision=index, rescore=0, score=frame["ndcg@10"],
+        quality_retained=frame["ndcg@10"] / best,
+        bytes_per_vector=[bytes_per_vector(int(d), p) for d, p in zip(frame["dim"], index, strict=True)])
+
+
+def _run_data_name(folder: Path) -> str | None:
+    """The ``data`` parameter of the run whose folder holds the table, if it says."""
+    try:
+        return str(json.loads((folder / "metrics.json").read_text())["parameters"]["data"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def pick(table: pd.DataFrame, task: str, min_retained: float = 0.95,
          minimize: str = "latency") -> Pick:
     """The cheapest qualifying cell of ``task`` and its (cost, score) Pareto front."""
     if minimize not in COSTS:
         raise ValueError(f"--minimize must be one of {', '.join(COSTS)}; got '{minimize}'")
-    cost = COSTS[minimize]
+    cost = (PIPELINE_COSTS if "rerank_depth" in table else COSTS)[minimize]
     if task not in set(table["task"]):
         raise ValueError(f"task '{task}' is not in the table; tasks: {sorted(set(table['task']))}")
     rows = table[table["task"] == task]
@@ -72,8 +105,8 @@ def pick(table: pd.DataFrame, task: str, min_retained: float = 0.95,
     if rows.empty:
         raise ValueError(f"task '{task}' has no cell with both a score and a '{cost}' value")
     ok = rows[rows["quality_retained"] >= min_retained]
-    order = [cost, "score", "bytes_per_vector", "latency_ms_per_1k"]
-    ascending = [True, False, True, True]
+    order = [cost, "score", "bytes_per_vector", "latency_ms_per_1k", "latency_ms_per_query"]
+    ascending = [True, False, True, True, True]
     keep = [(c, a) for c, a in zip(order, ascending, strict=True) if c in ok]
     ok = ok.sort_values([c for c, _ in keep], ascending=[a for _, a in keep], kind="stable")
     front = pareto_frontier(rows, metric="score", cost=cost)
@@ -82,17 +115,20 @@ def pick(table: pd.DataFrame, task: str, min_retained: float = 0.95,
 
 def describe(result: Pick) -> str:
     """The pick and its front as printable text."""
-    columns = [c for c in ("layer", "dim", "precision", "rescore", "score", "quality_retained",
-                           "latency_ms_per_1k", "search_ms_per_query", "bytes_per_vector")
+    columns = [c for c in ("layer", "dim", "precision", "rescore", "rerank_depth", "score",
+                           "quality_retained", "latency_ms_per_1k", "search_ms_per_query",
+                           "latency_ms_per_query", "search_ms", "bytes_per_vector")
                if c in result.front]
+    of = "the best pipeline" if "rerank_depth" in result.front else "the full model"
     if result.cell is None:
-        head = (f"no cell of '{result.task}' keeps {result.min_retained:.0%} of the full model")
+        head = f"no cell of '{result.task}' keeps {result.min_retained:.0%} of {of}"
     else:
         c = result.cell
-        head = (f"cheapest cell of '{result.task}' keeping >= {result.min_retained:.0%} "
+        head = (f"cheapest cell of '{result.task}' keeping >= {result.min_retained:.0%} of {of} "
                 f"(minimising {result.cost}): layer {int(c['layer'])}, dim {int(c['dim'])}, "
                 f"{c.get('precision', 'fp32')}"
                 + (f" rescored x{int(c['rescore'])}" if c.get("rescore", 0) else "")
+                + (f", rerank depth {int(c['rerank_depth'])}" if "rerank_depth" in c else "")
                 + f": score {c['score']:.4f} ({c['quality_retained']:.1%}), {c[result.cost]:.4g} "
                 f"{result.cost}")
     return f"{head}\nPareto front ({result.cost} vs score):\n" + \
