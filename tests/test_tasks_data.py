@@ -69,6 +69,13 @@ def test_sts_suite_offline_keeps_what_exists(shared_data):
     assert tasks[2].pairs[2].min() >= 0 and tasks[2].pairs[2].max() <= 1
 
 
+def test_a_member_named_before_its_suite_still_counts_in_it(shared_data):
+    with pytest.warns(UserWarning, match="skipping"):
+        tasks = load_tasks(["stsb", "sts-suite"], max_pairs=5)  # the notebooks' default order
+    assert [(t.name, t.suite) for t in tasks] == [("stsb", "sts-suite"), ("sickr", "sts-suite"),
+                                                  ("sts12", "sts-suite"), ("sts13", "sts-suite")]
+
+
 def test_pair_file_and_pair_folder(tmp_path):
     frame = pd.DataFrame({"sentence1": ["a b", "c d"], "sentence2": ["a c", "d e"], "label": [1, 0]})
     frame.to_parquet(tmp_path / "test.parquet")

@@ -201,8 +201,8 @@ def load_tasks(names: Sequence[str | Path], data_dir: str | Path | None = None, 
             except DataNotFoundError:
                 missing.append(member)
                 continue
-            task.suite = str(name)
-            tasks.setdefault(member, task)
+            kept = tasks.setdefault(member, task)  # a member named before keeps its place
+            kept.suite = kept.suite or str(name)  # but counts in the suite's mean
         if len(missing) == len(SUITES[str(name)]):
             raise DataNotFoundError(f"suite '{name}': no member's data found ({', '.join(missing)})")
         if missing:
