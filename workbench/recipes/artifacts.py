@@ -15,6 +15,14 @@ import pandas as pd
 from workbench.evaluators import pareto
 from workbench.reports import plots
 from workbench.runs.folder import PLOTS
+from workbench.runs.schema import (
+    DatasetSummary,
+    Health,
+    LossInfo,
+    ModelInfo,
+    Training,
+    to_dict,
+)
 
 
 def dataset_summary(ds: Any, name: str, split: str, tokenizer: Any = None,
@@ -24,7 +32,7 @@ def dataset_summary(ds: Any, name: str, split: str, tokenizer: Any = None,
 
     stats = dataset_stats(ds, tokenizer)
     rows = ds.select(range(min(examples, len(ds)))).to_list()
-    return {"name": name, "split": split, **stats, "examples": rows}
+    return to_dict(DatasetSummary(name=name, split=split, **stats, examples=rows))
 
 
 def summary_table(datasets: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -55,34 +63,34 @@ def health_summary(result: Any, evaluations: Sequence[Any] = ()) -> dict[str, An
     reasons += [ev.diagnosis for ev in evaluations if ev.status != "ok" and ev.diagnosis]
     bad = result.status != "ok" or any(ev.status != "ok" for ev in evaluations)
     status = "degenerate" if bad else "ok"
-    return {"status": status, "diagnosis": "; ".join(reasons) or None,
-            "training_status": result.status, "checks": result.health}
+    return to_dict(Health(status=status, diagnosis="; ".join(reasons) or None,
+                          training_status=result.status, checks=result.health))
 
 
 def training_summary(result: Any, config: Any) -> dict[str, Any]:
     """Time, throughput, steps and hyperparameters of a ``TrainResult``."""
-    return {"seconds": result.train_seconds, "rows_per_s": result.rows_per_s,
-            "steps": result.global_step, "rows": result.train_rows, "epoch": result.epoch,
-            "final_loss": result.final_loss, "status": result.status,
-            "hyperparameters": config.to_card_dict()}
+    return to_dict(Training(seconds=result.train_seconds, rows_per_s=result.rows_per_s,
+                            steps=result.global_step, rows=result.train_rows, epoch=result.epoch,
+                            final_loss=result.final_loss, status=result.status,
+                            hyperparameters=config.to_card_dict()))
 
 
 def loss_summary(loss: Any) -> dict[str, Any]:
     """Name, config and BibTeX citations of a loss (for the card)."""
-    return {"name": loss.name, "config": loss.config, "citations": list(loss.citations)}
+    return to_dict(LossInfo(name=loss.name, config=loss.config, citations=list(loss.citations)))
 
 
 def model_summary(model: Any, base_model: str, kind: str) -> dict[str, Any]:
     """Base model spec, kind ("bi" | "cross"), depth and width."""
     config = model.transformer.config if kind == "bi" else model.model.config
-    info = {"base_model": base_model, "kind": kind, "num_layers": config.num_hidden_layers,
-            "dim": config.hidden_size, "model_type": config.model_type}
+    info = ModelInfo(base_model=base_model, kind=kind, num_layers=config.num_hidden_layers,
+                     dim=config.hidden_size, model_type=config.model_type)
     if kind == "bi":
-        info.update(pooling=model.pooling_mode, normalize=model.normalize,
-                    max_seq_length=model.max_seq_length)
+        info.pooling, info.normalize = model.pooling_mode, model.normalize
+        info.max_seq_length = model.max_seq_length
     else:
-        info["max_seq_length"] = model.max_length
-    return info
+        info.max_seq_length = model.max_length
+    return to_dict(info)
 
 
 def save_tables(out_dir: str | Path, grid_before: pd.DataFrame, grid_after: pd.DataFrame,

@@ -17,6 +17,7 @@ import yaml
 
 from workbench.reports import card_tables as tables
 from workbench.runs.compare import RunView, cheapest_within, load_run
+from workbench.runs.schema import Emissions, from_dict
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ST_DOCS = "https://sbert.net/docs/package_reference"
@@ -118,26 +119,25 @@ def model_index(run: RunView, evaluations: list[Evaluation]) -> list[dict]:
     return [{"name": model_name(run), "results": results}] if results else []
 
 
-def co2_eq_emissions(emissions: dict | None) -> dict | None:
+def co2_eq_emissions(emissions: Emissions | dict | None) -> dict | None:
     """The training's ``EmissionsMeter`` record (kg, kWh, s) in the card's units (g, kWh, hours);
     None when emissions were not measured."""
-    if not emissions or emissions.get("status", "ok") != "ok":
+    if isinstance(emissions, dict):
+        emissions = from_dict(Emissions, emissions) if emissions else None
+    if emissions is None or emissions.status != "ok":
         return None
-    kg = emissions.get("emissions_kg", emissions.get("emissions", 0.0))
-    seconds = emissions.get("duration_s", emissions.get("duration", 0.0))
-    out = {"emissions": float(kg) * 1000,
-           "energy_consumed": float(emissions.get("energy_kwh", emissions.get("energy_consumed", 0))),
+    out = {"emissions": float(emissions.emissions_kg or 0.0) * 1000,
+           "energy_consumed": float(emissions.energy_kwh or 0.0),
            "source": "codecarbon", "training_type": "fine-tuning",
-           "on_cloud": emissions.get("on_cloud") in (True, "Y", "y", "yes")}
-    ram = emissions.get("ram_gb", emissions.get("ram_total_size"))
-    for key, value in (("cpu_model", emissions.get("cpu_model")),
-                       ("gpu_model", emissions.get("gpu_model")), ("ram_total_size", ram)):
+           "on_cloud": emissions.on_cloud in (True, "Y", "y", "yes")}
+    for key, value in (("cpu_model", emissions.cpu_model), ("gpu_model", emissions.gpu_model),
+                       ("ram_total_size", emissions.ram_gb)):
         if value not in (None, ""):
             out[key] = value
-    out["hours_used"] = round(float(seconds) / 3600, 3)
-    gpu = emissions.get("gpu_model")
-    out["hardware_used"] = (f"{emissions.get('gpu_count') or 1} x {gpu}" if gpu
-                            else emissions.get("cpu_model") or "CPU")
+    out["hours_used"] = round(float(emissions.duration_s or 0.0) / 3600, 3)
+    gpu = emissions.gpu_model
+    out["hardware_used"] = (f"{emissions.gpu_count or 1} x {gpu}" if gpu
+                            else emissions.cpu_model or "CPU")
     return out
 
 
@@ -194,9 +194,9 @@ def front_matter(run: RunView, evaluations: list[Evaluation], diagnosis: str | N
         data["datasets"] = list(dict.fromkeys(names))
     data["metrics"] = list(dict.fromkeys(m for ev in evaluations for m in ev.metrics))
     if not cross:
-        data["widget"] = tables.widget_examples(run.info.get("datasets", {}).get("eval", {}))
+        data["widget"] = tables.widget_examples(run.datasets.get("eval"))
     data["pipeline_tag"] = "text-classification" if cross else "sentence-similarity"
-    co2 = co2_eq_emissions(run.info.get("emissions"))
+    co2 = co2_eq_emissions(run.emissions)
     if co2:
         data["co2_eq_emissions"] = co2
     index = model_index(run, evaluations)
@@ -231,7 +231,7 @@ def card_context(run: RunView, model_id: str | None = None) -> dict:
         "grid_table": tables.grid_table(run.grid) if not run.grid.empty else "",
         "architecture": tables.architecture(run.model_dir) if run.kind != "cross" else "",
         "hyper": tables.hyperparameters(run), "log_table": tables.train_log_table(run.train_log),
-        "co2": meta.get("co2_eq_emissions"), "example_pairs": tables.example_pairs(run.info),
+        "co2": meta.get("co2_eq_emissions"), "example_pairs": tables.example_pairs(run.datasets.get("eval")),
     }
 
 

@@ -23,13 +23,12 @@ from typing import Any
 import yaml
 
 from workbench import settings
+from workbench.runs.schema import FAILURE_FILE, RUN_FILE, RunRecord, clean
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PRESETS_DIR = PACKAGE_DIR / "presets"
 NOTEBOOKS_DIR = PACKAGE_DIR.parent / "notebooks"
 KERNEL_NAME = "python3"
-RUN_FILE = "run.json"
-FAILURE_FILE = "FAILED.txt"
 TINY_MODEL = "tiny-bert"
 """Model spec the ``smoke`` presets use: a random 3-layer, 32-dim BERT built in the run folder."""
 RESERVED = ("preset", "out_dir")
@@ -183,7 +182,9 @@ def has_checkpoint(run_dir: Path) -> bool:
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    """``run.json`` as a :class:`RunRecord` (a key the schema lacks raises)."""
+    record = clean(RunRecord.from_dict(data))
+    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
 
 
 def _record_failure(run_dir: Path, record: dict[str, Any], err: Exception) -> str:
