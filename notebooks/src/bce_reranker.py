@@ -39,42 +39,30 @@ resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume trainin
 
 # %%
 import torch
-from IPython.display import Image, display
+from IPython.display import display
 
 from workbench.data import datasets as data
 from workbench.evaluators import CECorrelationEvaluator
 from workbench.evaluators.reranker_grid import reranker_grid
 from workbench.losses import LOSSES
 from workbench.models.cross_encoder import CrossEncoder
-from workbench.recipes import artifacts
-from workbench.runs import execute as runs
-from workbench.runs import folder as run_folder
-from workbench.training import TrainConfig, train
+from workbench.recipes import start
+from workbench.training import train
 
-EXPERIMENT = "bce_reranker"
-METRIC = "spearman"
-parameters = runs.current_parameters(EXPERIMENT, globals())
-run_dir = runs.prepare_out_dir(out_dir, EXPERIMENT, preset)
-base_model = runs.base_model(model, run_dir)
-train_limit = None if max_train_samples < 0 else max_train_samples
-eval_limit = None if max_eval_samples < 0 else max_eval_samples
-print(f"run folder: {run_dir}")
+run = start("bce_reranker", globals(), metric="spearman")
 
 # %% [markdown]
 # ## Data
 
 # %%
 torch.manual_seed(seed)  # the new one-logit head is drawn at load time
-reranker = CrossEncoder.from_pretrained(base_model)
-train_ds = data.load_dataset("stsb", "train", max_samples=train_limit)
-dev_ds = data.load_dataset("stsb", "validation", max_samples=eval_limit)
-test_ds = data.load_dataset("stsb", "test", max_samples=eval_limit)
-datasets_info = {
-    "train": artifacts.dataset_summary(train_ds, "sentence-transformers/stsb", "train", reranker.tokenizer),
-    "eval": artifacts.dataset_summary(dev_ds, "sentence-transformers/stsb", "validation", reranker.tokenizer),
-    "test": artifacts.dataset_summary(test_ds, "sentence-transformers/stsb", "test", reranker.tokenizer),
-}
-artifacts.summary_table(datasets_info)
+reranker = CrossEncoder.from_pretrained(run.base_model)
+train_ds = data.load_dataset("stsb", "train", max_samples=run.train_limit)
+dev_ds = data.load_dataset("stsb", "validation", max_samples=run.eval_limit)
+test_ds = data.load_dataset("stsb", "test", max_samples=run.eval_limit)
+run.describe(reranker.tokenizer, train=(train_ds, "sentence-transformers/stsb", "train"),
+             eval=(dev_ds, "sentence-transformers/stsb", "validation"),
+             test=(test_ds, "sentence-transformers/stsb", "test"))
 
 # %% [markdown]
 # ## Zero-shot per-layer grid (random head: expect about 0)
@@ -88,19 +76,12 @@ grid_before
 
 # %%
 loss = LOSSES["BinaryCrossEntropyLoss"](reranker, pos_weight=pos_weight or None)
-config = TrainConfig(
-    output_dir=str(run_dir), num_train_epochs=num_train_epochs, max_steps=max_steps,
-    per_device_train_batch_size=per_device_train_batch_size,
-    per_device_eval_batch_size=per_device_eval_batch_size, learning_rate=learning_rate,
-    warmup_ratio=warmup_ratio, weight_decay=weight_decay, seed=seed, batch_sampler=batch_sampler,
-    precision=precision, eval_strategy=eval_strategy, eval_steps=eval_steps,
-    logging_steps=logging_steps, save_steps=save_steps, track_emissions=track_emissions)
 evaluators = [
     CECorrelationEvaluator.from_dataset(dev_ds, "stsb-validation", batch_size=per_device_eval_batch_size),
     CECorrelationEvaluator.from_dataset(test_ds, "stsb-test", batch_size=per_device_eval_batch_size),
 ]
-result = train(reranker, loss, train_ds, config, evaluators=evaluators[:1],
-               resume_from=resume_from_checkpoint or None)
+result = train(reranker, loss, train_ds, run.config, evaluators=evaluators[:1],
+               resume_from=run.resume_from)
 print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
       f"{result.rows_per_s:.1f} rows/s")
 
@@ -109,43 +90,11 @@ print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} 
 
 # %%
 grid_after = reranker_grid(reranker, test_ds, batch_size=per_device_eval_batch_size)
-final_metrics, final_results = artifacts.final_metrics(reranker, evaluators)
-health = artifacts.health_summary(result, final_results)
-print(health["status"], health["diagnosis"] or "")
 display(grid_after)
-final_metrics
+run.evaluate(reranker, evaluators, result)
 
 # %% [markdown]
-# ## Plots
+# ## Plots, metric tables, saved model, metrics.json, card
 
 # %%
-train_log = result.log
-plot_paths = artifacts.save_plots(run_dir, grid_before, grid_after, train_log, metric=METRIC)
-for path in plot_paths.values():
-    display(Image(filename=str(path)))
-
-# %% [markdown]
-# ## Metric tables
-
-# %%
-artifacts.save_tables(run_dir, grid_before, grid_after, train_log)
-display(artifacts.tradeoffs(grid_after, METRIC))
-artifacts.gain_table(grid_before, grid_after, METRIC)
-
-# %% [markdown]
-# ## Saved model, metrics.json, card
-
-# %%
-reranker.save(run_dir / "model")
-run_folder.write_metrics(
-    run_dir, experiment=EXPERIMENT, preset=preset, parameters=parameters, metrics=final_metrics,
-    grid_before=grid_before, grid_after=grid_after, health=health,
-    training=artifacts.training_summary(result, config), emissions=result.emissions,
-    model=artifacts.model_summary(reranker, model, "cross"), datasets=datasets_info,
-    loss=artifacts.loss_summary(loss))
-
-# %%
-from workbench.reports.cards import write_card
-
-print(write_card(run_dir))
-print(f"run folder: {run_dir}")
+run.finish(reranker, loss, result, grid_before, grid_after, kind="cross")

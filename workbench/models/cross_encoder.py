@@ -16,13 +16,13 @@ from tqdm.auto import tqdm
 
 from workbench.fast import unpadded
 from workbench.models import st_format
-from workbench.models.bi_encoder import precision_context
+from workbench.models.precision import MixedPrecision, precision_context
 from workbench.models.specs import hub_error, resolve_model
 
 Pair = tuple[str, str] | list[str]
 
 
-class CrossEncoder(nn.Module):
+class CrossEncoder(MixedPrecision, nn.Module):
     """Scores text pairs jointly (Nogueira & Cho 2019, "Passage Re-ranking with BERT").
 
     Args:
@@ -80,7 +80,11 @@ class CrossEncoder(nn.Module):
                                    max_length=self.max_length, return_tensors="pt"))
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Raw logits, shape (B,). A training BERT skips the padding work (same function)."""
+        """Raw logits, shape (B,), under the encoder's own ``forward_precision``. A training BERT
+        skips the padding work (same function)."""
+        return self._in_precision(self._forward, features)
+
+    def _forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         features = {k: v.to(self.device) for k, v in features.items()}
         if (self.model.training and torch.is_grad_enabled()
                 and unpadded.supports_classifier(self.model, features)):

@@ -23,6 +23,7 @@ from workbench.runs.schema import (
     from_dict,
 )
 
+
 @dataclass
 class RunView:
     """The files of one run folder, read once."""

@@ -171,11 +171,6 @@ def base_model(spec: str, out_dir: str | Path) -> str:
     return str(tiny_bert(Path(out_dir) / "base_model", hidden_size=32, num_layers=3))
 
 
-def current_parameters(experiment: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """The values of the notebook's declared parameters as they stand in ``namespace``."""
-    return {name: namespace[name] for name in declared_parameters(experiment) if name in namespace}
-
-
 def has_checkpoint(run_dir: Path) -> bool:
     """Whether the trainer left a ``checkpoint-<step>/`` folder in ``run_dir``."""
     return any(p.is_dir() for p in run_dir.glob("checkpoint-*"))

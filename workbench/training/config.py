@@ -2,20 +2,21 @@
 
 Names follow Hugging Face ``TrainingArguments`` as the seed cards list them; defaults are the
 Hugging Face defaults, so ``to_card_dict()["non_default"]`` matches the cards' "Non-Default
-Hyperparameters" section. Data- and model-dependent checks live in :func:`check_setup`.
+Hyperparameters" section. An experiment's own values live in one place, its notebook's
+``parameters`` cell (presets override them), and reach the library through
+:meth:`TrainConfig.from_params`. Data- and model-dependent checks live in :func:`check_setup`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 EVAL_STRATEGIES = ("no", "steps", "epoch")
 PRECISIONS = ("fp32", "bf16", "fp16")
 SCHEDULERS = ("linear",)
-BATCH_SAMPLERS = ("batch_sampler", "no_duplicates")
 LABEL_COLUMNS = ("label", "score", "labels", "scores")
 
 
@@ -64,6 +65,20 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.validate()
 
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], **fixed: Any) -> TrainConfig:
+        """The config of a notebook's parameters: every parameter named like a field (others,
+        such as ``model`` or the loss settings, are not training settings); ``fixed`` (e.g.
+        ``output_dir``) wins over ``params``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in params.items() if k in names}, **fixed})
+
+    @property
+    def eval_every(self) -> int:
+        """Steps between evaluations (``eval_strategy="steps"``): ``eval_steps``, else
+        ``logging_steps`` as in Hugging Face."""
+        return int(self.eval_steps) if self.eval_steps is not None else int(self.logging_steps)
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` for settings that are wrong whatever the data."""
         _choice("eval_strategy", self.eval_strategy, EVAL_STRATEGIES)
@@ -79,8 +94,6 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ConfigError("set num_train_epochs > 0 or max_steps > 0")
-        if self.eval_strategy == "steps" and self.eval_steps is None:
-            self.eval_steps = self.logging_steps
         if self.learning_rate < 0:
             raise ConfigError(f"learning_rate must be >= 0, got {self.learning_rate}")
 
@@ -106,10 +119,8 @@ def _choice(name: str, value: str, allowed: Sequence[str]) -> None:
 
 
 def _sampler_names() -> tuple[str, ...]:
-    try:
-        from workbench.data.samplers import SAMPLERS
-    except ImportError:
-        return BATCH_SAMPLERS
+    from workbench.data.samplers import SAMPLERS
+
     return tuple(SAMPLERS)
 
 
