@@ -71,6 +71,21 @@ def test_unsupported_features_fall_back(tiny_encoder):
     assert not unpadded.supports(torch.nn.Linear(2, 2), feats)
 
 
+def test_a_transformers_lacking_what_the_path_reads_keeps_the_reference_forward(tiny_encoder,
+                                                                                monkeypatch):
+    feats = tiny_encoder.tokenize(TEXTS)
+    assert unpadded.supports(tiny_encoder.transformer, feats)
+    # as a transformers release whose BertSelfAttention lacks an attribute the path reads
+    monkeypatch.setattr(unpadded, "ATTENTION_PARTS", (*unpadded.ATTENTION_PARTS, "not_here"))
+    assert not unpadded.supports(tiny_encoder.transformer, feats)
+    tiny_encoder.train()
+    try:
+        out = tiny_encoder(feats, layers=[3])  # the Hugging Face forward
+    finally:
+        tiny_encoder.eval()
+    torch.testing.assert_close(out[3], tiny_encoder(feats, layers=[3])[3], atol=0.5, rtol=0)
+
+
 PAIRS = [("a man is playing guitar", "a man plays music on the big stage tonight"),
          ("a dog", "hi"), ("two people are walking", "people walk"), ("hi", "a red car")]
 

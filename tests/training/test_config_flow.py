@@ -39,3 +39,19 @@ def test_training_truncation_lives_in_the_batches_not_the_model(tiny_encoder):
     data.pretokenize(tiny_encoder)
     assert len(data.tokens[0]["input_ids"][0]) == 16
     assert tiny_encoder.max_seq_length != 16
+
+
+def test_checkpoints_carry_cuda_rng_states_where_a_gpu_ran(monkeypatch):
+    import torch
+
+    from workbench.training import checkpoint
+
+    saved = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: ["gpu0-state"])
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", saved.append)
+    state = checkpoint.rng_state()
+    assert state["cuda"] == ["gpu0-state"]
+    checkpoint.set_rng_state(state)
+    assert saved == [["gpu0-state"]]

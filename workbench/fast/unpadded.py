@@ -24,11 +24,28 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+ATTENTION_PARTS = ("query", "key", "value", "dropout", "scaling", "num_attention_heads",
+                   "attention_head_size")
+"""What ``_attention`` reads from a ``BertSelfAttention`` (``scaling`` arrived with the attention
+refactor of transformers 4.48+); a version without them keeps the reference forward."""
+
+
+def has_parts(transformer: nn.Module) -> bool:
+    """Whether the installed transformers' BERT blocks expose what this path reads."""
+    layers = getattr(getattr(transformer, "encoder", None), "layer", None)
+    if not layers:
+        return False
+    block = layers[0]
+    attn = getattr(getattr(block, "attention", None), "self", None)
+    return (attn is not None and all(hasattr(attn, p) for p in ATTENTION_PARTS)
+            and all(hasattr(block, p) for p in ("intermediate", "output"))
+            and hasattr(block.attention, "output"))
+
 
 def supports(transformer: nn.Module, features: dict[str, Tensor]) -> bool:
     """A plain bidirectional ``BertModel`` (absolute positions) and features this path handles."""
     cfg = getattr(transformer, "config", None)
-    if type(transformer).__name__ != "BertModel" or cfg is None:
+    if type(transformer).__name__ != "BertModel" or cfg is None or not has_parts(transformer):
         return False
     plain = (not cfg.is_decoder and not getattr(cfg, "add_cross_attention", False)
              and getattr(cfg, "position_embedding_type", "absolute") == "absolute"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from workbench.models.st_format import saved_max_length
 from workbench.runs.schema import DatasetSummary
 
 ST_POOLING_KEYS = ("word_embedding_dimension", "pooling_mode_cls_token",
@@ -104,14 +105,8 @@ def architecture(model_dir: Path) -> str:
 
 
 def max_seq_length(model_dir: Path, default: int = 512) -> int:
-    """The truncation length saved with the model (sentence_bert_config or tokenizer config)."""
-    for name, key in (("sentence_bert_config.json", "max_seq_length"),
-                      ("tokenizer_config.json", "model_max_length")):
-        path = model_dir / name
-        value = json.loads(path.read_text()).get(key) if path.exists() else None
-        if isinstance(value, int) and value < 10**5:
-            return value
-    return default
+    """The truncation length saved with the model (``st_format.saved_max_length``)."""
+    return saved_max_length(str(model_dir)) or default
 
 
 def hyperparameters(run) -> dict[str, dict]:

@@ -13,8 +13,9 @@ from typing import Any
 
 import torch
 
+from workbench.data.columns import split_columns
 from workbench.fast.padding import pad_rows
-from workbench.training.config import TrainConfig, split_columns
+from workbench.training.config import TrainConfig
 
 
 @dataclass
@@ -70,12 +71,7 @@ def make_sampler(dataset: Any, config: TrainConfig, batch_size: int | None = Non
 
 def epoch_batches(sampler: Any, epoch: int, rank: int = 0, world: int = 1) -> list[list[int]]:
     """This process's batches of ``epoch``: every ``world``-th batch, the same count on each rank."""
-    if hasattr(sampler, "plan"):  # workbench.data.samplers: the epoch's batches without moving position
-        batches = [list(b) for b in sampler.plan(epoch)]
-    else:
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
-        batches = [list(b) for b in sampler]
+    batches = [list(b) for b in sampler.plan(epoch)]  # workbench.data.samplers: pure in epoch
     per_rank = len(batches) // world if world > 1 else len(batches)
     return batches[rank::world][:per_rank]
 

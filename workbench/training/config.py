@@ -14,10 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.data.columns import split_columns
+
 EVAL_STRATEGIES = ("no", "steps", "epoch")
 PRECISIONS = ("fp32", "bf16", "fp16")
 SCHEDULERS = ("linear",)
-LABEL_COLUMNS = ("label", "score", "labels", "scores")
 
 
 class ConfigError(ValueError):
@@ -122,13 +123,6 @@ def _sampler_names() -> tuple[str, ...]:
     from workbench.data.samplers import SAMPLERS
 
     return tuple(SAMPLERS)
-
-
-def split_columns(column_names: Sequence[str]) -> tuple[list[str], str | None]:
-    """Text columns (in order) and the label column (``label``/``score``), if any."""
-    labels = [c for c in column_names if c in LABEL_COLUMNS]
-    texts = [c for c in column_names if c not in LABEL_COLUMNS]
-    return texts, (labels[0] if labels else None)
 
 
 def check_setup(config: TrainConfig, model: Any, loss: Any, dataset: Any, world_size: int = 1) -> None:
