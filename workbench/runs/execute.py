@@ -27,7 +27,10 @@ from workbench.runs.schema import FAILURE_FILE, RUN_FILE, RunRecord, clean
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PRESETS_DIR = PACKAGE_DIR / "presets"
-NOTEBOOKS_DIR = PACKAGE_DIR.parent / "notebooks"
+NOTEBOOKS_DIR = next((d for d in (PACKAGE_DIR / "notebooks", PACKAGE_DIR.parent / "notebooks")
+                      if d.is_dir()), PACKAGE_DIR.parent / "notebooks")
+"""The experiment notebooks: inside the package in an installed wheel (``workbench/notebooks``),
+at the top of the source tree in a checkout or editable install."""
 KERNEL_NAME = "python3"
 TINY_MODEL = "tiny-bert"
 """Model spec the ``smoke`` presets use: a random 3-layer, 32-dim BERT built in the run folder."""
