@@ -14,28 +14,17 @@ import pytest
 from workbench.reports import plots
 
 
-@pytest.fixture()
-def grid() -> pd.DataFrame:
-    rows = []
-    for layer in (1, 2, 3):
-        for dim in (32, 16, 8):
-            rows.append({"layer": layer, "dim": dim,
-                         "spearman_cosine": 0.8 + 0.02 * layer + 0.0005 * dim,
-                         "latency_ms_per_1k": 10.0 * layer, "bytes_per_vector": 4 * dim})
-    return pd.DataFrame(rows)
-
-
 @pytest.mark.parametrize("draw", [plots.heatmap, plots.per_layer, plots.per_dim, plots.pareto])
-def test_grid_plots_draw_on_given_axes(grid, draw):
+def test_grid_plots_draw_on_given_axes(toy_grid, draw):
     fig, ax = plt.subplots()
-    assert draw(grid, ax=ax) is ax
+    assert draw(toy_grid, ax=ax) is ax
     assert ax.get_title()
     assert ax.has_data() or ax.images
     plt.close(fig)
 
 
-def test_plots_create_axes_when_none_given(grid):
-    ax = plots.heatmap(grid)
+def test_plots_create_axes_when_none_given(toy_grid):
+    ax = plots.heatmap(toy_grid)
     assert ax.images and ax.images[0].get_array().shape == (3, 3)
     plt.close(ax.figure)
 

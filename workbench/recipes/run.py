@@ -21,18 +21,16 @@ from workbench.recipes import artifacts
 from workbench.runs import execute, folder
 from workbench.training.config import TrainConfig
 
-PARAMETER_TYPES = (str, int, float, bool, list, dict, type(None))
-NOT_PARAMETERS = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
-"""Names IPython puts in a notebook's namespace that are not parameters."""
-
 
 def notebook_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters in a notebook namespace read right after its ``parameters`` cell (and the
-    cell papermill injects): every public name holding a plain value (str, number, bool, list,
-    dict, None); modules, functions and IPython's own names are left out."""
-    return {name: value for name, value in namespace.items()
-            if not name.startswith("_") and name not in NOT_PARAMETERS
-            and isinstance(value, PARAMETER_TYPES)}
+    """The notebook's parameters with their current values: the names its ``parameters`` cell
+    declares with a type (``seed: int = 42``, recorded in the namespace's ``__annotations__``),
+    valued as papermill's injected cell or the user left them."""
+    declared = namespace.get("__annotations__") or {}
+    if not declared:
+        raise ValueError("no parameters found: declare them in the parameters cell as "
+                         "`name: type = value` and call recipes.start(experiment, globals())")
+    return {name: namespace[name] for name in declared if name in namespace}
 
 
 def _limit(value: int) -> int | None:
