@@ -53,6 +53,7 @@ eval_steps: int = 25  # evaluate sts-dev every this many steps
 logging_steps: int = 5  # log the loss every this many steps
 save_steps: int = 25  # checkpoint every this many steps
 track_emissions: bool = True  # codecarbon offline tracker
+report_to: str = "none"  # experiment trackers: "none", "all", or tensorboard, trackio, mlflow, wandb (comma-separated)
 resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume training from; empty: fresh
 
 # %%
@@ -121,7 +122,7 @@ evaluators = [
 ]
 print(loss.name, loss.config)
 result = train(encoder, loss, train_ds, run.config, evaluators=evaluators[:1],
-               resume_from=run.resume_from)
+               resume_from=run.resume_from, trackers=run.open_trackers(grid_before))
 print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
       f"{result.rows_per_s:.1f} rows/s")
 
@@ -130,7 +131,7 @@ print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} 
 
 # %%
 grid_after = grid(encoder, test_ds, dims=grid_dims or None, batch_size=per_device_eval_batch_size)
-run.evaluate(encoder, evaluators, result)
+run.evaluate(encoder, evaluators, result, grid_after)
 
 # %% [markdown]
 # ## Plots, metric tables, saved model, metrics.json, card

@@ -35,6 +35,7 @@ eval_steps: int = 30  # evaluate stsb-validation every this many steps
 logging_steps: int = 10  # log the loss every this many steps
 save_steps: int = 30  # checkpoint every this many steps
 track_emissions: bool = True  # codecarbon offline tracker
+report_to: str = "none"  # experiment trackers: "none", "all", or tensorboard, trackio, mlflow, wandb (comma-separated)
 resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume training from; empty: fresh
 
 # %%
@@ -81,7 +82,7 @@ evaluators = [
     CECorrelationEvaluator.from_dataset(test_ds, "stsb-test", batch_size=per_device_eval_batch_size),
 ]
 result = train(reranker, loss, train_ds, run.config, evaluators=evaluators[:1],
-               resume_from=run.resume_from)
+               resume_from=run.resume_from, trackers=run.open_trackers(grid_before))
 print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
       f"{result.rows_per_s:.1f} rows/s")
 
@@ -91,7 +92,7 @@ print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} 
 # %%
 grid_after = reranker_grid(reranker, test_ds, batch_size=per_device_eval_batch_size)
 display(grid_after)
-run.evaluate(reranker, evaluators, result)
+run.evaluate(reranker, evaluators, result, grid_after)
 
 # %% [markdown]
 # ## Plots, metric tables, saved model, metrics.json, card

@@ -41,6 +41,7 @@ eval_steps: int = 120  # evaluate sts-dev every this many steps
 logging_steps: int = 20  # log the loss every this many steps
 save_steps: int = 120  # checkpoint every this many steps
 track_emissions: bool = True  # codecarbon offline tracker
+report_to: str = "none"  # experiment trackers: "none", "all", or tensorboard, trackio, mlflow, wandb (comma-separated)
 resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume training from; empty: fresh
 
 # %%
@@ -98,7 +99,7 @@ test_evaluator = EmbeddingSimilarityEvaluator.from_dataset(
     test_ds, "sts-test", batch_size=per_device_eval_batch_size)
 print(loss.name, loss.config)
 result = train(encoder, loss, train_ds, run.config, evaluators=[dev_evaluator],
-               resume_from=run.resume_from)
+               resume_from=run.resume_from, trackers=run.open_trackers(grid_before))
 print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
       f"{result.rows_per_s:.1f} rows/s")
 
@@ -108,7 +109,7 @@ print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} 
 # %%
 grid_after = grid(encoder, test_ds, matryoshka_dims=matryoshka_dims,
                   batch_size=per_device_eval_batch_size)
-run.evaluate(encoder, [dev_evaluator, test_evaluator], result)
+run.evaluate(encoder, [dev_evaluator, test_evaluator], result, grid_after)
 
 # %% [markdown]
 # ## Plots, metric tables, saved model, metrics.json, card

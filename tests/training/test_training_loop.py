@@ -52,16 +52,18 @@ def test_resume_matches_uninterrupted_run(tiny_bert_dir, stsb_small, tmp_path):
     full = train(enc, _m2d(enc), stsb_small, _config(tmp_path / "full", **cfg),
                  evaluators=[_sts_eval(stsb_small)])
     enc2 = BiEncoder.from_pretrained(tiny_bert_dir)
+    cfg_cut = {**cfg, "track_emissions": True}
     with pytest.raises(KeyboardInterrupt):
-        train(enc2, _m2d(enc2), stsb_small, _config(tmp_path / "cut", **cfg),
+        train(enc2, _m2d(enc2), stsb_small, _config(tmp_path / "cut", **cfg_cut),
               evaluators=[_sts_eval(stsb_small)], callbacks=[_StopAt(2)])
     assert [p.name for p in list_checkpoints(tmp_path / "cut")] == ["checkpoint-2"]
     kept = read_log(tmp_path / "cut")
     assert kept["Step"].max() == 2 and kept["Training Loss"].notna().all()
     enc3 = BiEncoder.from_pretrained(tiny_bert_dir)
-    resumed = train(enc3, _m2d(enc3), stsb_small, _config(tmp_path / "cut", **cfg),
+    resumed = train(enc3, _m2d(enc3), stsb_small, _config(tmp_path / "cut", **cfg_cut),
                     evaluators=[_sts_eval(stsb_small)], resume_from=tmp_path / "cut")
     assert resumed.global_step == full.global_step == 4
+    _assert_whole_run(resumed, full)
     for name, value in _weights(enc).items():
         torch.testing.assert_close(_weights(enc3)[name], value, atol=1e-6, rtol=0)
     assert resumed.metrics.keys() == full.metrics.keys() and full.metrics
@@ -71,6 +73,24 @@ def test_resume_matches_uninterrupted_run(tiny_bert_dir, stsb_small, tmp_path):
     assert list(merged["Step"]) == list(straight["Step"])
     torch.testing.assert_close(torch.tensor(merged["Training Loss"].to_numpy()),
                                torch.tensor(straight["Training Loss"].to_numpy()), atol=1e-6, rtol=0)
+
+
+def _assert_whole_run(resumed, full) -> None:
+    """Time, rows, energy and health of a resumed run cover both parts (the parts added up)."""
+    parts = resumed.parts
+    assert [(p["step_from"], p["step_to"]) for p in parts] == [(0, 2), (2, 4)]
+    assert [p["rows"] for p in parts] == [16, 16] and resumed.train_rows == full.train_rows == 32
+    assert resumed.train_seconds == pytest.approx(sum(p["seconds"] for p in parts))
+    assert resumed.rows_per_s == pytest.approx(32 / resumed.train_seconds)
+    energy = [p["emissions"]["energy_kwh"] for p in parts]
+    assert all(e > 0 for e in energy), parts
+    assert resumed.emissions["energy_kwh"] == pytest.approx(sum(energy))
+    assert resumed.emissions["emissions_kg"] == pytest.approx(
+        sum(p["emissions"]["emissions_kg"] for p in parts))
+    assert resumed.emissions["parts"] == 2
+    assert [h["step"] for h in resumed.health] == [h["step"] for h in full.health] == [2, 4]
+    for kept, straight in zip(resumed.health, full.health, strict=True):
+        assert kept["probe_mean_cosine"] == pytest.approx(straight["probe_mean_cosine"], abs=1e-6)
 
 
 def test_log_has_the_seed_card_layout(tiny_encoder, stsb_small, tmp_path):

@@ -10,15 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from workbench.runs import execute as runs
+from workbench.runs.record import status_line
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("experiment", help="notebook name: adaptive_layer, matryoshka_2d, bce_reranker")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[],
                    metavar=("NAME", "VALUE"), help="set a notebook parameter (repeatable)")
-    p.add_argument("--quiet", action="store_true", help="no cell progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="do not print the cells and the training progress as the run goes")
     p.add_argument("--log-output", action="store_true",
-                   help="stream the notebook's output (training progress) to the terminal")
+                   help="also stream the notebook's own output (prints, bars) to the terminal")
 
 
 def add_run(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +46,11 @@ def _execute(args: argparse.Namespace, params: dict[str, Any], out: Path | None 
     try:
         run_dir = runs.execute(args.experiment, args.preset, params, out=out, resume=resume,
                                progress=not args.quiet, stream_output=args.log_output)
-    except runs.RunFailed as err:
+    except runs.RunInterrupted as err:
+        print(f"interrupted: {err}", file=sys.stderr)
+        raise SystemExit(143 if isinstance(err.__cause__, runs.attempt.Terminated)
+                         else 130) from None
+    except (runs.RunFailed, runs.RunLockedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return None
     print(f"run folder: {run_dir}")
@@ -60,6 +66,8 @@ def run_run(args: argparse.Namespace) -> int:
     except (runs.UnknownParameterError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.resume is not None and (note := status_line(args.resume)):
+        print(f"resuming {args.resume}: {note}")
     return 0 if _execute(args, params, args.out, args.resume) else 1
 
 
@@ -141,9 +149,13 @@ def _write_comparison(run_dirs: Sequence[Path], out: Path) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    missing = [str(r) for r in args.runs if not (r / "metrics.json").exists()]
+    missing = [str(r) + (f" ({note})" if (note := status_line(r)) else "")
+               for r in args.runs if not (r / "metrics.json").exists()]
     if missing:
         print(f"error: not run folders (no metrics.json): {', '.join(missing)}", file=sys.stderr)
         return 2
+    for run in args.runs:
+        if note := status_line(run):
+            print(f"warning: {run}: {note}", file=sys.stderr)
     _write_comparison(args.runs, args.out or runs.timestamped_dir("compare", f"{len(args.runs)}runs"))
     return 0

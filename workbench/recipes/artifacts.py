@@ -68,10 +68,15 @@ def health_summary(result: Any, evaluations: Sequence[Any] = ()) -> dict[str, An
 
 
 def training_summary(result: Any, config: Any) -> dict[str, Any]:
-    """Time, throughput, steps and hyperparameters of a ``TrainResult``."""
+    """Time, throughput, steps and hyperparameters of a ``TrainResult``; a resumed run's
+    seconds and rows/s cover every part, each part listed under ``parts``."""
+    parts = [{"step_from": p["step_from"], "step_to": p["step_to"], "rows": p["rows"],
+              "seconds": p["seconds"], "energy_kwh": p["emissions"].get("energy_kwh"),
+              "emissions_kg": p["emissions"].get("emissions_kg")}
+             for p in getattr(result, "parts", None) or []]
     return to_dict(Training(seconds=result.train_seconds, rows_per_s=result.rows_per_s,
                             steps=result.global_step, rows=result.train_rows, epoch=result.epoch,
-                            final_loss=result.final_loss, status=result.status,
+                            final_loss=result.final_loss, status=result.status, parts=parts,
                             hyperparameters=config.to_card_dict()))
 
 

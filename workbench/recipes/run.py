@@ -50,6 +50,7 @@ class Run:
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
+    trackers: Any = None
 
     @property
     def train_limit(self) -> int | None:
@@ -71,9 +72,25 @@ class Run:
             self.datasets[role] = artifacts.dataset_summary(dataset, name, split, tokenizer)
         return artifacts.summary_table(self.datasets)
 
-    def evaluate(self, model: Any, evaluators: Sequence[Any], result: Any) -> dict[str, float]:
+    def open_trackers(self, grid_before: pd.DataFrame) -> Any:
+        """The experiment trackers of ``report_to`` (``training.trackers``), the zero-shot grid
+        logged; ``evaluate`` logs the final grid and metrics and closes them."""
+        from workbench.training.trackers import open_trackers
+
+        self.trackers = open_trackers(self.parameters.get("report_to", "none"), self.dir,
+                                      params=self.parameters)
+        self.trackers.log_table("grid_before", grid_before, step=0)
+        return self.trackers
+
+    def evaluate(self, model: Any, evaluators: Sequence[Any], result: Any,
+                 grid_after: pd.DataFrame) -> dict[str, float]:
         """The final metrics of every evaluator and the run's health; prints the health."""
         self.metrics, final_results = artifacts.final_metrics(model, evaluators)
+        if self.trackers is not None:
+            self.trackers.log_table("grid_after", grid_after, step=result.global_step)
+            self.trackers.log_metrics({f"final/{k}": v for k, v in self.metrics.items()},
+                                      step=result.global_step)
+            self.trackers.close()
         self.health = artifacts.health_summary(result, final_results)
         print(self.health["status"], self.health["diagnosis"] or "")
         return self.metrics

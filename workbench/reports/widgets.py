@@ -200,7 +200,10 @@ class TradeoffExplorer:
                             flex="0 0 auto"))
         title = W.HTML(f"<h3>{html.escape(self.run.name)}: {self.metric} per layer × dim</h3>")
         controls = W.VBox([self.layer, self.dim, self.export_button])
-        return W.VBox([title, W.HBox([grid, controls]), self.status, self.metrics_html,
+        notes = [W.HTML(f"<p style='color:#c00'>⚠ {html.escape(run.name)}: "
+                        f"{html.escape(run.record_note)}</p>")
+                 for run in (self.run, self.other) if run is not None and run.record_note]
+        return W.VBox([title, *notes, W.HBox([grid, controls]), self.status, self.metrics_html,
                        self.pairs_html])
 
     def _ipython_display_(self) -> None:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from workbench import settings
 from workbench.evaluators import pareto
+from workbench.runs.record import effective_status, status_line
 from workbench.runs.schema import (
     METRICS_FILE,
     QUALITY_COLUMNS,
@@ -68,6 +69,12 @@ class RunView:
     def model_dir(self) -> Path:
         return self.path / "model"
 
+    @property
+    def record_note(self) -> str | None:
+        """What run.json says when the run is not a finished ``ok`` run (stale, interrupted,
+        failed, still running), else ``None``."""
+        return status_line(self.path)
+
 
 def _read_csv(path: Path, rows: list | None = None) -> pd.DataFrame:
     try:
@@ -117,7 +124,7 @@ def headline_metrics(runs: Sequence[RunView]) -> pd.DataFrame:
     rows = {}
     for run in runs:
         row: dict = {"experiment": run.info.get("experiment"), "preset": run.info.get("preset"),
-                     "status": run.health.get("status"),
+                     "run": effective_status(run.path), "status": run.health.get("status"),
                      "train_seconds": run.info.get("training", {}).get("seconds")}
         row.update(run.metrics)
         if not run.grid.empty:

@@ -11,10 +11,7 @@ writes a run folder ``<runs root>/<timestamp>-<experiment>-<preset>/`` (schema i
 from __future__ import annotations
 
 import ast
-import json
 import re
-import sys
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +20,10 @@ from typing import Any
 import yaml
 
 from workbench import settings
-from workbench.runs.schema import FAILURE_FILE, RUN_FILE, RunRecord, clean
+from workbench.runs import attempt
+from workbench.runs import record as run_record
+from workbench.runs.attempt import RunFailed, RunInterrupted
+from workbench.runs.lock import RunLock, RunLockedError
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PRESETS_DIR = PACKAGE_DIR / "presets"
@@ -31,23 +31,17 @@ NOTEBOOKS_DIR = next((d for d in (PACKAGE_DIR / "notebooks", PACKAGE_DIR.parent 
                       if d.is_dir()), PACKAGE_DIR.parent / "notebooks")
 """The experiment notebooks: inside the package in an installed wheel (``workbench/notebooks``),
 at the top of the source tree in a checkout or editable install."""
-KERNEL_NAME = "python3"
+RUN_FILE = run_record.RUN_FILE
+FAILURE_FILE = attempt.FAILURE_FILE
 TINY_MODEL = "tiny-bert"
 """Model spec the ``smoke`` presets use: a random 3-layer, 32-dim BERT built in the run folder."""
 RESERVED = ("preset", "out_dir")
 """Parameters every notebook has that ``execute`` sets itself."""
+__all__ = ["RunFailed", "RunInterrupted", "RunLockedError", "execute"]
 
 
 class UnknownParameterError(ValueError):
     """A parameter name the experiment's notebook does not declare."""
-
-
-class RunFailed(RuntimeError):
-    """A notebook raised; ``run_dir`` keeps the partial outputs and says where it failed."""
-
-    def __init__(self, message: str, run_dir: Path):
-        super().__init__(message)
-        self.run_dir = run_dir
 
 
 def experiments() -> list[str]:
@@ -176,43 +170,13 @@ def base_model(spec: str, out_dir: str | Path) -> str:
 
 def has_checkpoint(run_dir: Path) -> bool:
     """Whether the trainer left a ``checkpoint-<step>/`` folder in ``run_dir``."""
-    return any(p.is_dir() for p in run_dir.glob("checkpoint-*"))
-
-
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """``run.json`` as a :class:`RunRecord` (a key the schema lacks raises)."""
-    record = clean(RunRecord.from_dict(data))
-    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
-
-
-def _record_failure(run_dir: Path, record: dict[str, Any], err: Exception) -> str:
-    """Write where the notebook failed into run.json and FAILED.txt; return the message."""
-    cell = getattr(err, "cell_index", None)
-    ename = getattr(err, "ename", type(err).__name__)
-    evalue = getattr(err, "evalue", str(err))
-    source = (getattr(err, "source", "") or "").strip().splitlines()
-    record.update(status="failed", failure={
-        "cell_index": cell, "execution_count": getattr(err, "exec_count", None),
-        "ename": ename, "evalue": evalue, "cell_source_head": source[:3]})
-    _write_json(run_dir / RUN_FILE, record)
-    where = f"cell {cell}" if cell is not None else "before the first cell ran"
-    message = (f"{record['experiment']} failed in {where}: {ename}: {evalue}\n"
-               f"partial outputs kept in {run_dir} (executed notebook: notebook.ipynb)")
-    (run_dir / FAILURE_FILE).write_text(message + "\n\n" + "\n".join(source[:10]) + "\n")
-    return message
+    return bool(attempt.checkpoints(run_dir))
 
 
 def _resume_record(resume: Path) -> dict[str, Any]:
-    record_file = resume / RUN_FILE
-    if not record_file.exists():
-        raise FileNotFoundError(f"{resume} is not a run folder: it has no {RUN_FILE}")
-    record = json.loads(record_file.read_text())
-    old = resume / "notebook.ipynb"
-    if old.exists():
-        old.replace(resume / "notebook.previous.ipynb")
-    (resume / FAILURE_FILE).unlink(missing_ok=True)
-    if has_checkpoint(resume):  # the trainer resumes from the newest checkpoint-<step>/ there
-        record["parameters"]["resume_from_checkpoint"] = str(resume)
+    record = run_record.read_record(resume)
+    if record is None:
+        raise FileNotFoundError(f"{resume} is not a run folder: it has no readable {RUN_FILE}")
     return record
 
 
@@ -243,21 +207,11 @@ def execute(experiment: str, preset: str | None = "cpu",
     training restarts from its latest checkpoint. On failure raises :class:`RunFailed` after
     writing ``FAILED.txt`` and ``run.json`` (cell index + error) next to the partial notebook.
     """
-    import papermill
-
     run_dir, record = _start_record(experiment, preset, overrides, out, resume)
-    record.update(status="running", started=datetime.now().isoformat(timespec="seconds"))
-    _write_json(run_dir / RUN_FILE, record)
-    start = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            str(notebook_path(experiment)), str(run_dir / "notebook.ipynb"),
-            parameters=record["parameters"], kernel_name=KERNEL_NAME, progress_bar=progress,
-            stdout_file=sys.stdout if stream_output else None,
-            stderr_file=sys.stderr if stream_output else None, cwd=str(run_dir))
-    except (Exception, KeyboardInterrupt) as err:  # notebook error, kernel start-up, Ctrl-C
-        record["wall_seconds"] = round(time.perf_counter() - start, 2)
-        raise RunFailed(_record_failure(run_dir, record, err), run_dir) from err
-    record.update(status="ok", wall_seconds=round(time.perf_counter() - start, 2))
-    _write_json(run_dir / RUN_FILE, record)
+    with RunLock(run_dir), attempt.sigterm_interrupts():
+        if resume is not None:
+            attempt.take_over(run_dir, record)
+        run_record.begin(run_dir, record)
+        attempt.run_notebook(notebook_path(experiment), run_dir, record, progress,
+                             stream_output)
     return run_dir

@@ -2,8 +2,11 @@
 
 Schema (documented in ``docs/architecture.md`` and the README)::
 
-    run.json            written by ``workbench.runs.execute.execute``: experiment, preset, parameters,
-                        status ("running" | "ok" | "failed"), wall_seconds, failure {cell_index, ...}
+    run.json            written by ``workbench.runs.execute.execute`` (``workbench.runs.record``):
+                        experiment, preset, parameters, status ("running" | "ok" | "failed" |
+                        "interrupted"), process {pid, host, process_started}, cell and step
+                        reached, attempts [...], wall_seconds (all attempts), failure/interruption
+    progress.json       the training loop's position: step/total, loss, last evaluation, ETA
     FAILED.txt          only after a failure: which cell, the error, the cell's first lines
     notebook.ipynb      the executed notebook (partial after a failure)
     metrics.json        see ``write_metrics``
@@ -27,6 +30,8 @@ from typing import Any
 
 import pandas as pd
 
+from workbench import atomic
+from workbench.runs.record import status_line
 from workbench.runs.schema import (
     FAILURE_FILE,
     METRICS_FILE,
@@ -69,9 +74,7 @@ def write_metrics(out_dir: str | Path, *, experiment: str, preset: str,
                     "metrics": metrics, "grid_before": grid_before, "grid_after": grid_after,
                     "health": health, "training": training, "emissions": emissions,
                     "versions": versions(), "model": model, "datasets": datasets, "loss": loss})
-    path = Path(out_dir) / METRICS_FILE
-    path.write_text(json.dumps(clean(MetricsRecord.from_dict(record)), indent=2) + "\n")
-    return path
+    return atomic.write_json(Path(out_dir) / METRICS_FILE, clean(MetricsRecord.from_dict(record)))
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:
@@ -112,14 +115,17 @@ def _metrics_problems(path: Path) -> list[str]:
 def check_run_folder(path: str | Path) -> list[str]:
     """Every way ``path`` breaks the run-folder contract (an empty list means it holds).
 
-    Checks: required files present, metrics.json complete with finite final metrics (a run
-    marked degenerate may hold nulls), grids non-empty, every plot a non-empty PNG, a model
-    folder with weights, no ``FAILED.txt``.
+    Checks: run.json (when present) says ``ok`` (a ``running`` run whose process is gone is
+    reported stale), required files present, metrics.json complete with finite final metrics
+    (a run marked degenerate may hold nulls), grids non-empty, every plot a non-empty PNG, a
+    model folder with weights, no ``FAILED.txt``.
     """
     path = Path(path)
     if not path.is_dir():
         return [f"{path} is not a folder"]
-    problems = [f"missing {name}" for name in REQUIRED_FILES if not (path / name).exists()]
+    status = status_line(path)
+    problems = [f"run.json: {status}"] if status else []
+    problems += [f"missing {name}" for name in REQUIRED_FILES if not (path / name).exists()]
     if (path / FAILURE_FILE).exists():
         problems.append("FAILED.txt present: " + (path / FAILURE_FILE).read_text().splitlines()[0])
     if (path / METRICS_FILE).exists():

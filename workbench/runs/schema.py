@@ -181,6 +181,7 @@ class Training:
     epoch: float | None = field(default=None, metadata=OMIT)
     final_loss: float | None = field(default=None, metadata=OMIT)
     status: str | None = field(default=None, metadata=OMIT)
+    parts: list[dict[str, Any]] = field(default_factory=list)
     hyperparameters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from workbench import atomic
+
 STATE_NAME = "state.pt"
 SUMMARY_NAME = "trainer_state.json"
 _PATTERN = re.compile(r"^checkpoint-(\d+)$")
@@ -45,16 +47,14 @@ def save_checkpoint(output_dir: str | Path, step: int, module: torch.nn.Module,
                     trainer: dict[str, Any], keep: int | None = None) -> Path:
     """Write ``checkpoint-<step>`` atomically; keep the ``keep`` newest (None = all)."""
     root = Path(output_dir)
-    final = root / f"checkpoint-{step}"
-    tmp = root / f".tmp-checkpoint-{step}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     state = {"model": module.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "rng": rng_state(), "trainer": trainer}
-    torch.save(state, tmp / STATE_NAME)
-    (tmp / SUMMARY_NAME).write_text(json.dumps(trainer, indent=1, default=str))
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+
+    def fill(tmp: Path) -> None:
+        torch.save(state, tmp / STATE_NAME)
+        (tmp / SUMMARY_NAME).write_text(json.dumps(trainer, indent=1, default=str))
+
+    final = atomic.write_dir(root / f"checkpoint-{step}", fill)
     if keep is not None:
         for old in list_checkpoints(root)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.data.columns import split_columns
+from workbench.training.trackers import TrackerError, parse_report_to
 
 EVAL_STRATEGIES = ("no", "steps", "epoch")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -56,6 +57,8 @@ class TrainConfig:
     group_by_length: bool = False
     disable_tqdm: bool = False
     track_emissions: bool = True
+    report_to: str | list[str] = "none"
+    """Experiment trackers: "none", "all", or names of tensorboard, trackio, mlflow, wandb."""
     # health checks (workbench additions)
     collapse_patience: int = 3
     stop_on_degenerate: bool = True
@@ -97,6 +100,10 @@ class TrainConfig:
             raise ConfigError("set num_train_epochs > 0 or max_steps > 0")
         if self.learning_rate < 0:
             raise ConfigError(f"learning_rate must be >= 0, got {self.learning_rate}")
+        try:
+            parse_report_to(self.report_to)
+        except TrackerError as err:
+            raise ConfigError(str(err)) from err
 
     def to_card_dict(self) -> dict[str, dict[str, Any]]:
         """``{"all": {...}, "non_default": {...}}`` in the cards' naming (fp16/bf16 flags)."""

@@ -41,25 +41,56 @@ class EmissionsMeter:
 
     def stop(self) -> dict[str, Any]:
         """The measured footprint; ``{"status": "unknown", "error": ...}`` if tracking failed."""
+        return self._read(lambda t: (t.stop(), t.final_emissions_data)[1])
+
+    def snapshot(self) -> dict[str, Any]:
+        """The footprint so far, tracking going on (what a checkpoint records of its part).
+        codecarbon has no public "so far": this measures now and reads its running totals."""
+        return self._read(lambda t: (t._measure_power_and_energy(),
+                                     t._prepare_emissions_data())[1])
+
+    def _read(self, get: Any) -> dict[str, Any]:
         duration = time.perf_counter() - self._start
         if self.tracker is None:
             return {"status": "unknown", "error": self.error, "duration_s": duration}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self.tracker.stop()
-            data = self.tracker.final_emissions_data
-        except Exception as err:  # noqa: BLE001
+                return _as_dict(get(self.tracker))
+        except Exception as err:  # noqa: BLE001 - emissions must never break training
             return {"status": "unknown", "error": f"{type(err).__name__}: {err}",
                     "duration_s": duration}
-        return {
-            "status": "ok", "energy_kwh": float(data.energy_consumed),
-            "emissions_kg": float(data.emissions), "duration_s": float(data.duration),
-            "hours": float(data.duration) / 3600.0, "cpu_model": data.cpu_model,
-            "gpu_model": data.gpu_model or None, "gpu_count": data.gpu_count,
-            "ram_gb": float(data.ram_total_size), "country": data.country_iso_code,
-            "on_cloud": data.on_cloud,
-        }
+
+
+def _as_dict(data: Any) -> dict[str, Any]:
+    return {
+        "status": "ok", "energy_kwh": float(data.energy_consumed),
+        "emissions_kg": float(data.emissions), "duration_s": float(data.duration),
+        "hours": float(data.duration) / 3600.0, "cpu_model": data.cpu_model,
+        "gpu_model": data.gpu_model or None, "gpu_count": data.gpu_count,
+        "ram_gb": float(data.ram_total_size), "country": data.country_iso_code,
+        "on_cloud": data.on_cloud,
+    }
+
+
+ADDITIVE = ("energy_kwh", "emissions_kg", "duration_s", "hours")
+
+
+def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One footprint for a run trained in several parts (resumed): the additive quantities
+    summed, the rest from the last part; ``status`` is ``ok`` only if every part was measured."""
+    if not parts:
+        return {"status": "unknown", "error": "no part measured"}
+    total = dict(parts[-1])
+    for key in ADDITIVE:
+        values = [p.get(key) for p in parts]
+        total[key] = sum(values) if all(v is not None for v in values) else None
+    bad = [p.get("error") for p in parts if p.get("status") != "ok"]
+    if bad:
+        total.update(status="unknown", error=f"{len(bad)} of {len(parts)} parts not measured: "
+                     f"{bad[0]}")
+    total["parts"] = len(parts)
+    return total
 
 
 def _make_tracker(country: str, output_dir: Path | None) -> Any:

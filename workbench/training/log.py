@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ class TrainLog:
 
     def __init__(self, folder: str | Path | None, resume: bool = False) -> None:
         self.events: list[dict[str, Any]] = []
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.path = Path(folder) / LOG_NAME if folder is not None else None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,6 +40,8 @@ class TrainLog:
         if self.path is not None:
             with self.path.open("a") as fh:
                 fh.write(json.dumps(clean) + "\n")
+        for listener in self.listeners:  # e.g. experiment trackers (training.trackers)
+            listener(clean)
 
     def truncate_after(self, step: int) -> None:
         """Drop events past ``step`` (a resumed run re-does them) and rewrite the file."""

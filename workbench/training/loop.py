@@ -8,7 +8,6 @@ log, evaluate (+ collapse check), checkpoint. NaN/inf loss stops at once (``heal
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from accelerate import Accelerator
 from accelerate.utils import AutocastKwargs, DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
+from workbench.progress import ProgressFile
 from workbench.training import checkpoint as ckpt
 from workbench.training.batches import Columns, epoch_batches, make_sampler
 from workbench.training.config import ConfigError, TrainConfig, check_setup
@@ -27,54 +27,13 @@ from workbench.training.evaluation import evaluate
 from workbench.training.health import CollapseMonitor
 from workbench.training.log import TrainLog
 from workbench.training.optim import make_optimizer, make_scheduler
+from workbench.training.parts import PartsClock, totals
+from workbench.training.state import TrainResult, TrainState
 from workbench.training.step import train_step
+from workbench.training.trackers import Trackers, open_trackers
 
 Callback = Callable[[str, "TrainState"], None]
-"""Called as ``cb(event, state)`` with event "step", "log", "eval", "save" or "end"."""
-
-
-@dataclass
-class TrainState:
-    """Where the run is; saved in every checkpoint (all plain values)."""
-
-    step: int = 0
-    epoch: int = 0
-    next_chunk: int = 0
-    total_steps: int = 0
-    chunks_per_epoch: int = 0
-    rows: int = 0
-    loss_window: list[float] = field(default_factory=list)
-    losses_since_eval: list[float] = field(default_factory=list)
-    last_loss: float | None = None
-    last_eval_step: int = -1
-    metrics: dict[str, float] = field(default_factory=dict)
-    status: str = "ok"
-    diagnosis: str | None = None
-    monitor: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def epoch_float(self) -> float:
-        return self.epoch + self.next_chunk / max(self.chunks_per_epoch, 1)
-
-
-@dataclass
-class TrainResult:
-    """What a run produced; ``log`` is the seed-card "Training Logs" DataFrame."""
-
-    status: str
-    diagnosis: str | None
-    global_step: int
-    epoch: float
-    train_seconds: float
-    train_rows: int
-    rows_per_s: float
-    final_loss: float | None
-    metrics: dict[str, float]
-    health: list[dict[str, Any]]
-    emissions: dict[str, Any]
-    output_dir: str | None
-    last_checkpoint: str | None
-    log: Any = None
+"""Called as ``cb(event, state)`` with event "start", "step", "log", "eval", "save" or "end"."""
 
 
 @dataclass
@@ -96,6 +55,7 @@ class _Run:
     probe_texts: list[str] = field(default_factory=list)
     last_checkpoint: str | None = None
     health: list[dict[str, Any]] = field(default_factory=list)
+    clock: PartsClock | None = None
 
     @property
     def main(self) -> bool:
@@ -105,12 +65,14 @@ class _Run:
 def train(model: Any, loss: torch.nn.Module, train_dataset: Any, config: TrainConfig,
           evaluators: Iterable[Callable[[Any], Any]] = (), callbacks: Iterable[Callback] = (),
           eval_dataset: Any = None, probe_texts: Sequence[str] | None = None,
-          resume_from: str | Path | None = None) -> TrainResult:
+          resume_from: str | Path | None = None, trackers: Trackers | None = None) -> TrainResult:
     """Train ``loss.model`` (== ``model``) on ``train_dataset``; returns a :class:`TrainResult`.
 
     ``eval_dataset`` (same columns as the training data) gives the Validation Loss; the collapse
     check embeds ``probe_texts`` (default: up to 64 training texts). ``resume_from`` is a
-    checkpoint folder or an output folder (its newest checkpoint).
+    checkpoint folder or an output folder (its newest checkpoint). ``trackers``: already open
+    experiment trackers (the caller closes them); default: opened from ``config.report_to`` and
+    closed at the end.
     """
     run = _setup(model, loss, train_dataset, config, list(evaluators), list(callbacks),
                  resume=resume_from is not None)
@@ -119,20 +81,32 @@ def train(model: Any, loss: torch.nn.Module, train_dataset: Any, config: TrainCo
     if resume_from is not None:
         _resume(run, resume_from)
     meter = EmissionsMeter(config.output_dir, enabled=config.track_emissions and run.main).start()
-    start, status = time.perf_counter(), "failed"
+    run.clock = PartsClock(meter, run.state.parts, run.state.step, run.state.rows)
+    if run.main and config.output_dir is not None:
+        run.callbacks.append(ProgressFile(config.output_dir))
+    owned = trackers is None
+    if owned:
+        trackers = (open_trackers(config.report_to, config.output_dir,
+                                  params=config.to_card_dict()["all"]) if run.main else Trackers())
+    run.log.listeners.append(trackers)
+    status = "failed"
     try:
+        _notify(run, "start")
         _loop(run)
         status = run.state.status
     except KeyboardInterrupt:
         status = "interrupted"
         raise
     finally:
-        seconds = time.perf_counter() - start
-        emissions = meter.stop()
+        parts = run.clock.finish(run.state.step, run.state.rows)
+        seconds, emissions = totals(parts)
         if run.main:
             run.log.write({"type": "end", "step": run.state.step, "epoch": run.state.epoch_float,
-                           "status": status, "seconds": seconds, "emissions": emissions})
-    return _result(run, seconds, emissions)
+                           "status": status, "seconds": seconds, "emissions": emissions,
+                           "parts": len(parts)})
+        if owned:
+            trackers.close()
+    return _result(run, parts)
 
 
 def _setup(model: Any, loss: torch.nn.Module, dataset: Any, config: TrainConfig,
@@ -177,6 +151,8 @@ def _resume(run: _Run, path: str | Path) -> None:
     run.state = TrainState(**{**trainer, "monitor": monitor})
     run.monitor.load_state_dict(monitor)
     run.log.truncate_after(run.state.step)
+    run.health = [{k: v for k, v in e.items() if k != "type"} for e in run.log.events
+                  if e["type"] == "health"]  # the checks before the interruption stay
     run.last_checkpoint = str(ckpt.resolve_checkpoint(path))
 
 
@@ -242,11 +218,11 @@ def _evaluate(run: _Run) -> None:
     st = run.state
     event = evaluate(run)
     st.metrics = event["metrics"]
-    health = event.pop("health")
+    health = {"step": st.step, **event.pop("health")}
     run.health.append(health)
     if run.main:
         run.log.write({"type": "eval", "step": st.step, "epoch": round(st.epoch_float, 4), **event})
-        run.log.write({"type": "health", "step": st.step, **health})
+        run.log.write({"type": "health", **health})
     st.losses_since_eval, st.last_eval_step = [], st.step
     st.monitor = run.monitor.state_dict()
     if health["status"] == "degenerate":
@@ -261,6 +237,8 @@ def _save(run: _Run) -> None:
         return
     st = run.state
     st.monitor = run.monitor.state_dict()
+    if run.clock is not None:
+        st.parts = run.clock.at_checkpoint(st.step, st.rows)
     if run.main:
         trainer = {k: v for k, v in vars(st).items()}
         path = ckpt.save_checkpoint(run.config.output_dir, st.step,
@@ -277,8 +255,10 @@ def _notify(run: _Run, event: str) -> None:
         cb(event, run.state)
 
 
-def _result(run: _Run, seconds: float, emissions: dict[str, Any]) -> TrainResult:
+def _result(run: _Run, parts: list[dict[str, Any]]) -> TrainResult:
+    """Totals over every part of the run (one part unless it was resumed)."""
     st = run.state
+    seconds, emissions = totals(parts)
     status = st.status if st.diagnosis is None or st.status != "ok" else "degenerate"
     return TrainResult(
         status=status, diagnosis=st.diagnosis, global_step=st.step, epoch=st.epoch_float,
@@ -286,4 +266,4 @@ def _result(run: _Run, seconds: float, emissions: dict[str, Any]) -> TrainResult
         rows_per_s=st.rows / seconds if seconds > 0 else math.nan, final_loss=st.last_loss,
         metrics=dict(st.metrics), health=list(run.health), emissions=emissions,
         output_dir=run.config.output_dir, last_checkpoint=run.last_checkpoint,
-        log=run.log.frame())
+        log=run.log.frame(), parts=parts)
