@@ -58,3 +58,12 @@ def test_grid_problems_names_missing_columns():
     assert "grid.csv lacks column 'latency_ms_per_1k'" in problems
     assert any("no quality column" in p for p in problems)
     assert schema.grid_problems(grid.iloc[:0], "grid.csv") == ["grid.csv has no rows"]
+
+
+def test_combined_emissions_of_a_resumed_run_fit_the_schema():
+    from workbench.training.emissions import combine
+
+    part = {"status": "ok", "energy_kwh": 0.1, "emissions_kg": 0.01, "duration_s": 5.0,
+            "hours": 5 / 3600, "cpu_model": "cpu", "gpu_model": None, "gpu_count": None,
+            "ram_gb": 1.0, "country": "USA", "on_cloud": "N"}
+    assert schema.from_dict(schema.Emissions, combine([part, part])).parts == 2

@@ -158,6 +158,7 @@ class Emissions:
     ram_gb: float | None = field(default=None, metadata=OMIT)
     country: str | None = field(default=None, metadata=OMIT)
     on_cloud: Any = field(default=None, metadata=OMIT)
+    parts: int | None = field(default=None, metadata=OMIT)  # a resumed run: parts combined
 
 
 @dataclass
