@@ -13,7 +13,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "workbench"
 LAYERS = [
-    {"settings", "atomic", "progress"},
+    {"settings", "errors", "atomic", "progress"},
     {"fast", "data"},
     {"models"},
     {"losses", "evaluators"},

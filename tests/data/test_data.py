@@ -115,7 +115,7 @@ def test_validation_labels_and_missing_columns():
 def test_validation_runs_on_load(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("sentence1,sentence2,score\nok,fine,0.5\nok,fine,1.5\n")
-    with pytest.raises(data.DataValidationError, match="bad/file: column 'score' row 1: 1.5"):
+    with pytest.raises(data.DataValidationError, match="bad.csv: column 'score' row 1: 1.5"):
         data.load_dataset(str(bad))
 
 

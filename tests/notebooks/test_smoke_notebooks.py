@@ -53,17 +53,17 @@ def test_compare_prints_and_saves_a_table(smoke_runs, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_failing_notebook_keeps_a_run_folder_saying_where(tmp_path, capsys):
+def test_failing_notebook_keeps_a_run_folder_saying_where(tmp_path, capsys, monkeypatch):
     out = tmp_path / "broken"
-    code = cli.main(["run", "matryoshka_2d", "--preset", "smoke", "--quiet", "--out", str(out),
-                     "-p", "model", "/nonexistent/model"])
+    monkeypatch.setenv("WORKBENCH_DATA", str(tmp_path / "no-data"))  # the kernel finds no data
+    code = cli.main(["run", "matryoshka_2d", "--preset", "smoke", "--quiet", "--out", str(out)])
     assert code == 1
     assert "failed in cell" in capsys.readouterr().err
     record = json.loads((out / runs.RUN_FILE).read_text())
     failure = record["failure"]
     assert record["status"] == "failed" and isinstance(failure["cell_index"], int)
-    assert failure["ename"] == "ModelNotFoundError"
+    assert failure["ename"] == "DataNotFoundError"
     text = (out / runs.FAILURE_FILE).read_text()
-    assert f"cell {failure['cell_index']}" in text and "nonexistent" in text
+    assert f"cell {failure['cell_index']}" in text and "no-data" in text
     assert (out / "notebook.ipynb").exists()  # the partial executed notebook is kept
     assert run_folder.check_run_folder(out)  # and it does not pass as a finished run

@@ -18,11 +18,16 @@ def test_card_dict_lists_non_defaults_in_card_names():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"warmup_ratio": 1.5}, "warmup_ratio must lie in"),
-    ({"batch_sampler": "shuffled"}, "unknown batch_sampler 'shuffled'"),
-    ({"eval_strategy": "sometimes"}, "unknown eval_strategy"),
-    ({"precision": "fp8"}, "unknown precision"),
-    ({"per_device_train_batch_size": 0}, "per_device_train_batch_size must be >= 1"),
+    ({"warmup_ratio": 1.5}, r"warmup_ratio=1.5 is not allowed: in \[0, 1\]"),
+    ({"batch_sampler": "shuffled"}, "batch_sampler='shuffled' is not allowed: one of"),
+    ({"eval_strategy": "sometimes"}, "eval_strategy='sometimes' is not allowed: one of no, steps"),
+    ({"precision": "fp8"}, "precision='fp8' is not allowed"),
+    ({"per_device_train_batch_size": 0}, "per_device_train_batch_size=0 is not allowed: an integer >= 1"),
+    ({"learning_rate": -1e-4}, "learning_rate=-0.0001 is not allowed: a number >= 0"),
+    ({"learning_rate": float("inf")}, "learning_rate=inf is not allowed: a finite number"),
+    ({"max_steps": 0}, r"max_steps=0 is not allowed: an integer >= 1 \(or -1\)"),
+    ({"max_steps": 2.5}, "max_steps=2.5 is not allowed"),
+    ({"eval_steps": 0}, "eval_steps=0 is not allowed"),
 ])
 def test_bad_values_are_refused(kwargs, message):
     with pytest.raises(ConfigError, match=message):

@@ -9,8 +9,37 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import FolderError, ParameterError
 from workbench.runs import execute as runs
+from workbench.runs import preflight
 from workbench.runs.record import status_line
+
+PARAM_FLAGS = ("-p", "--param")
+
+
+def take_params(argv: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """Take every ``-p NAME VALUE`` out of ``argv`` before argparse sees it, so a VALUE that
+    starts with a dash (``-1e-4``) reaches the parameter check instead of argparse."""
+    rest, pairs, i = [], [], 0
+    while i < len(argv):
+        if argv[i] in PARAM_FLAGS and len(argv) - i >= 3:
+            pairs.append([argv[i + 1], argv[i + 2]])
+            i += 3
+        else:
+            rest.append(argv[i])
+            i += 1
+    return rest, pairs
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (the message names the value)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed: an integer >= 1")
+    return value
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -34,9 +63,10 @@ def add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def overrides(experiment: str, pairs: Sequence[Sequence[str]]) -> dict[str, Any]:
-    """``-p NAME VALUE`` pairs as typed values; unknown names raise UnknownParameterError."""
+    """``-p NAME VALUE`` pairs as typed values; unknown or reserved names are refused."""
+    runs.notebook_path(experiment)
+    runs.check_overrides(experiment, [name for name, _ in pairs])
     declared = runs.declared_parameters(experiment)
-    runs.check_names(experiment, [name for name, _ in pairs])
     return {name: runs.parse_value(value, declared[name]["inferred_type_name"])
             for name, value in pairs}
 
@@ -58,14 +88,9 @@ def _execute(args: argparse.Namespace, params: dict[str, Any], out: Path | None 
 
 
 def run_run(args: argparse.Namespace) -> int:
-    try:
-        params = overrides(args.experiment, args.param)
-        runs.notebook_path(args.experiment)
-        if args.resume is None:
-            runs.load_preset(args.experiment, args.preset)
-    except (runs.UnknownParameterError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    """Every check (``runs.plan_run``) passes before anything is written or printed."""
+    params = overrides(args.experiment, args.param)
+    runs.plan_run(args.experiment, args.preset, params, args.out, args.resume)
     if args.resume is not None and (note := status_line(args.resume)):
         print(f"resuming {args.resume}: {note}")
     return 0 if _execute(args, params, args.out, args.resume) else 1
@@ -100,19 +125,24 @@ def sweep_points(experiment: str, grid: Sequence[str]) -> list[dict[str, Any]]:
     axes = []
     for item in grid:
         name, sep, values = item.partition("=")
-        if not sep or not values:
-            raise ValueError(f"--grid expects NAME=V1,V2, got '{item}'")
-        axes.append([(name.strip(), v) for v in split_values(values)])
+        found = split_values(values)
+        if not sep or not name.strip() or not found or any(not v for v in found):
+            raise ParameterError(f"--grid {item!r} is malformed: expected NAME=V1,V2 (lists in "
+                                 "brackets: matryoshka_dims=[32,16],[32,8])")
+        if values.count("[") != values.count("]") or values.count("(") != values.count(")"):
+            raise ParameterError(f"--grid {item!r} is malformed: unbalanced brackets")
+        axes.append([(name.strip(), v) for v in found])
     return [overrides(experiment, combo) for combo in itertools.product(*axes)]
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    try:
-        fixed = overrides(args.experiment, args.param)
-        points = sweep_points(args.experiment, args.grid)
-    except (runs.UnknownParameterError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    """Every point is checked (``runs.plan_run``) before the first one runs."""
+    fixed = overrides(args.experiment, args.param)
+    points = sweep_points(args.experiment, args.grid)
+    for point in points:
+        runs.plan_run(args.experiment, args.preset, {**fixed, **point})
+    if args.out is not None:
+        preflight.check_out_dir(args.out.expanduser().resolve())
     done, failed = [], 0
     for i, point in enumerate(points, 1):
         print(f"[{i}/{len(points)}] {args.experiment} {point}")
@@ -149,11 +179,10 @@ def _write_comparison(run_dirs: Sequence[Path], out: Path) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    missing = [str(r) + (f" ({note})" if (note := status_line(r)) else "")
-               for r in args.runs if not (r / "metrics.json").exists()]
-    if missing:
-        print(f"error: not run folders (no metrics.json): {', '.join(missing)}", file=sys.stderr)
-        return 2
+    for run_dir in args.runs:
+        preflight.check_finished_run(run_dir)
+    if args.out is not None and args.out.exists() and any(args.out.iterdir()):
+        raise FolderError(f"--out {args.out} is not empty; give a new folder")
     for run in args.runs:
         if note := status_line(run):
             print(f"warning: {run}: {note}", file=sys.stderr)

@@ -11,36 +11,33 @@ offline default (allnli dev + test, 13,193 triplets).
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from workbench import settings
+from workbench.data.files import looks_like_path, read_data_file
+from workbench.data.validation import (  # noqa: F401  (re-exported: the data API lives here)
+    NLI_LABELS,
+    TASK_COLUMNS,
+    TEXT_COLUMNS,
+    DataValidationError,
+    check_task,
+    infer_task,
+    validate_dataset,
+    validate_labels,
+    validate_scores,
+    validate_texts,
+)
+from workbench.errors import ParameterError, WorkbenchError
 
-NLI_LABELS = ("entailment", "neutral", "contradiction")
 ENTAILMENT, NEUTRAL, CONTRADICTION = 0, 1, 2
-TASK_COLUMNS = {
-    "pair-score": ("sentence1", "sentence2", "score"),
-    "pair-class": ("premise", "hypothesis", "label"),
-    "triplet": ("anchor", "positive", "negative"),
-}
-"""The columns each task needs; texts first, then the score or label column."""
-TEXT_COLUMNS = {"sentence1", "sentence2", "premise", "hypothesis", "anchor", "positive",
-                "negative"}
 
 
-class DataNotFoundError(FileNotFoundError):
-    """A dataset split found neither locally nor on the Hub."""
-
-
-class DataValidationError(ValueError):
-    """A dataset that would train or evaluate on bad rows; the message names the row."""
+class DataNotFoundError(WorkbenchError, FileNotFoundError):
+    """A dataset split or data file found neither locally nor on the Hub."""
 
 
 @dataclass(frozen=True)
@@ -75,41 +72,46 @@ def canonical_split(name: str, split: str) -> str:
     spec = _spec(name)
     split = spec.aliases.get(split, split)
     if split not in spec.splits:
-        raise ValueError(f"dataset '{name}' has no split '{split}'; splits: {', '.join(spec.splits)}"
-                         f" (aliases: {', '.join(sorted(spec.aliases)) or 'none'})")
+        raise ParameterError(f"dataset '{name}' has no split '{split}'; splits: {', '.join(spec.splits)}"
+                             f" (aliases: {', '.join(sorted(spec.aliases)) or 'none'})")
     return split
 
 
 def _spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset '{name}'; choose one of {', '.join(DATASETS)} "
-                         "or pass a path to a .parquet/.csv file")
+        raise ParameterError(f"unknown dataset '{name}'; choose one of {', '.join(DATASETS)} "
+                             "or pass a path to a .parquet/.csv file")
     return DATASETS[name]
 
 
 def load_dataset(name: str, split: str = "test", data_dir: str | Path | None = None,
-                 max_samples: int | None = None, validate: bool = True) -> datasets.Dataset:
+                 max_samples: int | None = None, validate: bool = True,
+                 task: str | None = None) -> datasets.Dataset:
     """Load a split of ``name`` (stsb, snli, mnli, allnli) or a .parquet/.csv file path.
 
-    The split is validated (see :func:`validate`) before ``max_samples`` keeps its first rows.
+    The split is validated (see :func:`validate_dataset`) before ``max_samples`` (>= 1) keeps its
+    first rows. ``task`` (e.g. ``"pair-score"``): refuse data of another schema, such as NLI
+    class labels where STS scores are needed.
     """
-    path = Path(name).expanduser()
-    if path.suffix in (".parquet", ".csv") and path.is_file():
-        ds, name, split = _from_file(path), path.stem, "file"
-        task = infer_task(ds.column_names)
+    if max_samples is not None and (isinstance(max_samples, bool) or max_samples < 1):
+        raise ParameterError(f"max_samples must be >= 1 (or None for every row), got {max_samples!r}")
+    if name not in DATASETS and looks_like_path(str(name)):
+        ds = read_data_file(name, not_found=DataNotFoundError)
+        source, split_label = str(Path(name).expanduser()), None
+        data_task = infer_task(ds.column_names, source)
     else:
         split = canonical_split(name, split)
-        ds, task = _resolve(name, split, data_dir), DATASETS[name].task
+        if task is not None:  # known from the name: refuse before loading
+            check_task(DATASETS[name].task, task, f"{name}/{split}")
+        ds, data_task = _resolve(name, split, data_dir), DATASETS[name].task
+        source, split_label = name, split
     if validate:
-        validate_dataset(ds, task, name, split)
+        validate_dataset(ds, data_task, source, split_label)
+    if task is not None:
+        check_task(data_task, task, source if split_label is None else f"{source}/{split_label}")
     if max_samples is not None and max_samples < len(ds):
         ds = ds.select(range(max_samples))
     return ds
-
-
-def _from_file(path: Path) -> datasets.Dataset:
-    table = pq.read_table(path) if path.suffix == ".parquet" else pa_csv.read_csv(path)
-    return datasets.Dataset(table)
 
 
 def _resolve(name: str, split: str, data_dir: str | Path | None) -> datasets.Dataset:
@@ -117,7 +119,7 @@ def _resolve(name: str, split: str, data_dir: str | Path | None) -> datasets.Dat
     for folder in folders:
         file = folder / name / f"{split}.parquet"
         if file.is_file():
-            return _with_hub_features(name, _from_file(file))
+            return _with_hub_features(name, read_data_file(file))
     try:
         return _load_hub(name, split)
     except Exception as err:  # offline, unknown split, no network: one clear error below
@@ -155,62 +157,6 @@ def _not_found(name: str, split: str, folders: list[Path], err: Exception) -> Da
         f"HF_DATASETS_OFFLINE).{hint}")
 
 
-# ---- validation ---------------------------------------------------------------------------
-def infer_task(columns: Sequence[str]) -> str:
-    """The task whose required columns ``columns`` contain."""
-    for task, needed in TASK_COLUMNS.items():
-        if set(needed) <= set(columns):
-            return task
-    raise DataValidationError(f"columns {list(columns)} match no task; expected one of "
-                              + "; ".join(f"{t}: {list(c)}" for t, c in TASK_COLUMNS.items()))
-
-
-def validate_dataset(ds: datasets.Dataset, task: str, name: str = "dataset",
-                     split: str = "?") -> datasets.Dataset:
-    """Check required columns, texts, scores and labels; raise naming the first bad row."""
-    needed = TASK_COLUMNS[task]
-    missing = [c for c in needed if c not in ds.column_names]
-    if missing:
-        raise DataValidationError(f"{name}/{split}: missing column(s) {missing} needed for task "
-                                  f"'{task}'; columns present: {ds.column_names}")
-    validate_texts(ds, [c for c in needed if c in TEXT_COLUMNS], name, split)
-    if "score" in needed:
-        validate_scores(ds, "score", name, split)
-    if "label" in needed:
-        validate_labels(ds, "label", range(len(NLI_LABELS)), name, split)
-    return ds
-
-
-def _fail(name: str, split: str, column: str, row: int, value, why: str) -> DataValidationError:
-    return DataValidationError(f"{name}/{split}: column '{column}' row {row}: {value!r} {why}")
-
-
-def validate_texts(ds: datasets.Dataset, columns: Sequence[str], name: str = "dataset",
-                   split: str = "?") -> None:
-    """Every text is a non-empty, non-whitespace string."""
-    for column in columns:
-        for row, value in enumerate(ds.data.column(column).to_pylist()):
-            if not isinstance(value, str) or not value.strip():
-                raise _fail(name, split, column, row, value, "is not a non-empty text")
-
-
-def validate_scores(ds: datasets.Dataset, column: str = "score", name: str = "dataset",
-                    split: str = "?", low: float = 0.0, high: float = 1.0) -> None:
-    """Every score is a finite number in [low, high]."""
-    for row, value in enumerate(ds.data.column(column).to_pylist()):
-        if not isinstance(value, int | float) or not math.isfinite(value) or not low <= value <= high:
-            raise _fail(name, split, column, row, value, f"is not a finite score in [{low}, {high}]")
-
-
-def validate_labels(ds: datasets.Dataset, column: str = "label", known: Sequence[int] = (0, 1, 2),
-                    name: str = "dataset", split: str = "?") -> None:
-    """Every label is in the known set."""
-    allowed = set(known)
-    for row, value in enumerate(ds.data.column(column).to_pylist()):
-        if value not in allowed:
-            raise _fail(name, split, column, row, value, f"is not a known label {sorted(allowed)}")
-
-
 # ---- helpers the experiments use ----------------------------------------------------------
 def _pairs(ds: datasets.Dataset) -> datasets.Dataset:
     ds = ds.rename_columns({"premise": "sentence1", "hypothesis": "sentence2"})
@@ -226,7 +172,7 @@ def nli_pairs(split: str = "validation", keep: str = "entailment", dataset: str 
     ``keep="all"`` keeps every pair and warns how many contradiction pairs become "positives".
     """
     if keep not in ("entailment", "all"):
-        raise ValueError(f"keep must be 'entailment' or 'all', not '{keep}'")
+        raise ParameterError(f"snli_keep (keep) must be 'entailment' or 'all', not '{keep}'")
     ds = load_dataset(dataset, split, data_dir)
     if keep == "entailment":
         ds = ds.filter(lambda label: label == ENTAILMENT, input_columns="label")

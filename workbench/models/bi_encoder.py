@@ -19,7 +19,7 @@ from workbench.fast import bf16_inference, unpadded
 from workbench.fast.padding import pad_rows
 from workbench.models import st_format
 from workbench.models.precision import PRECISIONS, MixedPrecision
-from workbench.models.specs import resolve_model
+from workbench.models.specs import check_cell, resolve_model
 
 POOLING_MODES = ("mean", "cls", "max")
 
@@ -108,10 +108,7 @@ class BiEncoder(MixedPrecision, nn.Module):
 
     def check_cell(self, layer: int | None = None, dim: int | None = None) -> None:
         """Raise a clear error for a layer or dimension this model does not have."""
-        if layer is not None and not 1 <= layer <= self.num_layers:
-            raise ValueError(f"layer {layer} is not available: the model has layers 1..{self.num_layers}")
-        if dim is not None and not 1 <= dim <= self.hidden_size:
-            raise ValueError(f"dimension {dim} is not available: the model has {self.hidden_size} dims")
+        check_cell(self.num_layers, self.hidden_size, layer, dim)
 
     # ---- forward ----------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:

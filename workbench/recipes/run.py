@@ -126,8 +126,9 @@ class Run:
 
 
 def start(experiment: str, namespace: Mapping[str, Any], metric: str = DEFAULT_METRIC) -> Run:
-    """The run a notebook starts: its parameters, run folder, base model and ``TrainConfig``."""
-    parameters = notebook_parameters(namespace)
+    """The run a notebook starts: its parameters (checked: type, range, data, model, see
+    ``runs.execute.check_parameters``), run folder, base model and ``TrainConfig``."""
+    parameters = execute.check_parameters(experiment, notebook_parameters(namespace))
     run_dir = execute.prepare_out_dir(parameters["out_dir"], experiment, parameters["preset"])
     run = Run(experiment, parameters, run_dir, execute.base_model(parameters["model"], run_dir),
               TrainConfig.from_params(parameters, output_dir=str(run_dir)), metric)

@@ -1,1 +1,1 @@
-"""Run folders: the schema of their files, papermill execution, reading and comparing runs."""
+"""Run folders: schema, execution, records, locks, reading and comparison."""

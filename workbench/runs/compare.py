@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from workbench import settings
+from workbench.errors import FolderError
 from workbench.evaluators import pareto
 from workbench.runs.record import effective_status, status_line
 from workbench.runs.schema import (
@@ -88,8 +89,11 @@ def load_run(run_dir: str | Path) -> RunView:
     path = Path(run_dir)
     metrics_file = path / METRICS_FILE
     if not metrics_file.exists():
-        raise FileNotFoundError(f"{path} is not a run folder: it holds no {METRICS_FILE}")
-    info = json.loads(metrics_file.read_text())
+        raise FolderError(f"{path} is not a run folder: it holds no {METRICS_FILE}")
+    try:
+        info = json.loads(metrics_file.read_text())
+    except ValueError as err:
+        raise FolderError(f"{metrics_file} is not valid JSON ({err})") from None
     return RunView(path=path, info=info,
                    grid=_read_csv(path / "grid.csv", info.get("grid_after")),
                    grid_before=_read_csv(path / "grid_before.csv", info.get("grid_before")),

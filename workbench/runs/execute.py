@@ -20,7 +20,9 @@ from typing import Any
 import yaml
 
 from workbench import settings
-from workbench.runs import attempt
+from workbench.errors import ParameterError
+from workbench.runs import attempt, preflight
+from workbench.runs import parameters as param_rules
 from workbench.runs import record as run_record
 from workbench.runs.attempt import RunFailed, RunInterrupted
 from workbench.runs.lock import RunLock, RunLockedError
@@ -35,12 +37,14 @@ RUN_FILE = run_record.RUN_FILE
 FAILURE_FILE = attempt.FAILURE_FILE
 TINY_MODEL = "tiny-bert"
 """Model spec the ``smoke`` presets use: a random 3-layer, 32-dim BERT built in the run folder."""
-RESERVED = ("preset", "out_dir")
-"""Parameters every notebook has that ``execute`` sets itself."""
+TINY_SHAPE = (3, 32)
+"""(layers, hidden size) of the ``tiny-bert`` model."""
+RESERVED = {"preset": "--preset NAME", "out_dir": "--out DIR"}
+"""Parameters every notebook has that ``execute`` sets itself, and the option that sets them."""
 __all__ = ["RunFailed", "RunInterrupted", "RunLockedError", "execute"]
 
 
-class UnknownParameterError(ValueError):
+class UnknownParameterError(ParameterError):
     """A parameter name the experiment's notebook does not declare."""
 
 
@@ -53,7 +57,7 @@ def experiments() -> list[str]:
 def notebook_path(experiment: str) -> Path:
     path = NOTEBOOKS_DIR / f"{experiment}.ipynb"
     if not path.exists():
-        raise FileNotFoundError(
+        raise ParameterError(
             f"unknown experiment '{experiment}'; choose one of {', '.join(experiments())}")
     return path
 
@@ -77,7 +81,7 @@ def load_preset(experiment: str, preset: str) -> dict[str, Any]:
     files = [PRESETS_DIR / f"{preset}.yaml", PRESETS_DIR / f"{experiment}.{preset}.yaml"]
     found = [f for f in files if f.exists()]
     if not found:
-        raise FileNotFoundError(f"no preset '{preset}' for '{experiment}'; "
+        raise ParameterError(f"no preset '{preset}' for '{experiment}'; "
                                 f"choose one of {', '.join(presets(experiment))}")
     values: dict[str, Any] = {}
     for file in found:
@@ -115,6 +119,39 @@ def check_names(experiment: str, names: Mapping[str, Any] | list[str]) -> None:
         raise UnknownParameterError(
             f"unknown parameter(s) {', '.join(unknown)} for '{experiment}'. Valid parameters: "
             f"{', '.join(sorted(valid))}")
+
+
+def check_overrides(experiment: str, names: Mapping[str, Any] | list[str]) -> None:
+    """Names given with ``-p``: declared by the notebook and not set by ``workbench run`` itself."""
+    for name in names:
+        if name in RESERVED:
+            raise ParameterError(f"parameter {name} is set by workbench run itself: use "
+                                 f"{RESERVED[name]} instead of -p {name}")
+    check_names(experiment, names)
+
+
+def model_shape(spec: Any) -> tuple[int, int] | None:
+    """(layers, width) of the model a run will load, read from its config without the weights."""
+    if spec == TINY_MODEL:
+        return TINY_SHAPE
+    from workbench.models.specs import model_shape as shape
+
+    return shape(spec) if isinstance(spec, str) and spec.strip() else None
+
+
+def check_parameters(experiment: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every parameter typed and in range, the model found and wide enough; the full values.
+
+    Raises :class:`ParameterError` (or a model error) naming the parameter, the value and what is
+    allowed. Reads only the model's config.json and weight headers: no data, no weights.
+    """
+    declared = declared_parameters(experiment)
+    check_names(experiment, values)
+    full = {**param_rules.defaults(declared), **values}
+    param_rules.check_values(full, declared)
+    param_rules.check_against_data(full)
+    param_rules.check_against_model(full, model_shape(full.get("model")))
+    return full
 
 
 def resolve_parameters(experiment: str, preset: str | None,
@@ -173,28 +210,49 @@ def has_checkpoint(run_dir: Path) -> bool:
     return bool(attempt.checkpoints(run_dir))
 
 
-def _resume_record(resume: Path) -> dict[str, Any]:
-    record = run_record.read_record(resume)
-    if record is None:
-        raise FileNotFoundError(f"{resume} is not a run folder: it has no readable {RUN_FILE}")
-    return record
+def plan_run(experiment: str, preset: str | None, overrides: Mapping[str, Any] | None = None,
+             out: Path | str | None = None, resume: Path | str | None = None
+             ) -> tuple[Path | None, dict[str, Any]]:
+    """Every check before any work: the run folder (``None``: a new one) and its record.
 
-
-def _start_record(experiment: str, preset: str | None, overrides: Mapping[str, Any] | None,
-                  out: Path | str | None, resume: Path | str | None
-                  ) -> tuple[Path, dict[str, Any]]:
-    """The run folder and its ``run.json`` record (fresh, or taken over from ``resume``)."""
+    Refused with a :class:`WorkbenchError` naming the culprit: an unknown experiment, preset or
+    parameter, a reserved one, a wrong type or range, a missing model, a non-empty or unwritable
+    ``out``, a ``resume`` folder that is no run of this experiment or whose checkpoint is damaged.
+    Nothing is created, renamed or written here.
+    """
+    notebook_path(experiment)
+    overrides = dict(overrides or {})
+    check_overrides(experiment, overrides)
     if resume is not None:
-        run_dir = Path(resume).resolve()
-        record = _resume_record(run_dir)
-        record["parameters"].update(overrides or {})
-        check_names(experiment, record["parameters"])
-        return run_dir, record
-    params = resolve_parameters(experiment, preset, overrides)
-    run_dir = Path(out).resolve() if out else new_run_dir(experiment, preset)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    params.update(preset=preset or "default", out_dir=str(run_dir))
-    return run_dir, {"experiment": experiment, "preset": preset or "default", "parameters": params}
+        run_dir = Path(resume).expanduser().resolve()
+        record = preflight.check_resume_dir(run_dir, experiment)
+        if has_checkpoint(run_dir):  # the trainer resumes from the newest checkpoint-<step>/
+            record["parameters"]["resume_from_checkpoint"] = str(run_dir)
+        record["parameters"].update(overrides)
+    else:
+        params = resolve_parameters(experiment, preset, overrides)
+        run_dir = Path(out).expanduser().resolve() if out else None
+        if run_dir is not None:
+            preflight.check_out_dir(run_dir)
+        params["preset"] = preset or "default"
+        record = {"experiment": experiment, "preset": preset or "default", "parameters": params}
+    check_parameters(experiment, record["parameters"])
+    target = record["parameters"].get("resume_from_checkpoint")
+    if target:
+        preflight.check_checkpoint_to_resume(run_dir if resume else None, experiment, target)
+    return run_dir, record
+
+
+def _claim(run_dir: Path | None, record: dict[str, Any], resume: bool) -> Path:
+    """After every check passed: create the run folder (a resumed one is taken over later,
+    under its lock, by ``attempt.take_over``)."""
+    if resume and run_dir is not None:
+        return run_dir
+    if run_dir is None:
+        run_dir = new_run_dir(record["experiment"], record["preset"])
+    run_dir = preflight.claim_out_dir(run_dir)
+    record["parameters"]["out_dir"] = str(run_dir)
+    return run_dir
 
 
 def execute(experiment: str, preset: str | None = "cpu",
@@ -207,10 +265,13 @@ def execute(experiment: str, preset: str | None = "cpu",
     training restarts from its latest checkpoint. On failure raises :class:`RunFailed` after
     writing ``FAILED.txt`` and ``run.json`` (cell index + error) next to the partial notebook.
     """
-    run_dir, record = _start_record(experiment, preset, overrides, out, resume)
+    planned, record = plan_run(experiment, preset, overrides, out, resume)
+    run_dir = _claim(planned, record, resume is not None)
     with RunLock(run_dir), attempt.sigterm_interrupts():
         if resume is not None:
+            checked = record["parameters"].get("resume_from_checkpoint")
             attempt.take_over(run_dir, record)
+            record["parameters"]["resume_from_checkpoint"] = checked  # what plan_run checked
         run_record.begin(run_dir, record)
         attempt.run_notebook(notebook_path(experiment), run_dir, record, progress,
                              stream_output)

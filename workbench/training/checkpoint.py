@@ -18,10 +18,15 @@ import numpy as np
 import torch
 
 from workbench import atomic
+from workbench.errors import WorkbenchError
 
 STATE_NAME = "state.pt"
 SUMMARY_NAME = "trainer_state.json"
 _PATTERN = re.compile(r"^checkpoint-(\d+)$")
+
+
+class CheckpointError(WorkbenchError, FileNotFoundError):
+    """A checkpoint that is missing or damaged; the message names the file."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -78,17 +83,46 @@ def resolve_checkpoint(path: str | Path) -> Path:
         return path
     found = list_checkpoints(path)
     if not found:
-        raise FileNotFoundError(f"no checkpoint in {path} (expected checkpoint-<step>/{STATE_NAME})")
+        raise CheckpointError(f"no checkpoint in {path} (expected checkpoint-<step>/{STATE_NAME})")
     return found[-1]
 
 
 def load_checkpoint(path: str | Path, module: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: Any) -> dict[str, Any]:
     """Restore everything saved by :func:`save_checkpoint`; returns the trainer state."""
-    state = torch.load(resolve_checkpoint(path) / STATE_NAME, map_location="cpu",
-                       weights_only=False)
+    folder = resolve_checkpoint(path)
+    problem = check_checkpoint(folder)
+    if problem is not None:
+        raise CheckpointError(f"cannot resume from {folder}: {problem}")
+    state = torch.load(folder / STATE_NAME, map_location="cpu", weights_only=False)
     module.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     set_rng_state(state["rng"])
     return state["trainer"]
+
+
+def check_checkpoint(path: str | Path) -> str | None:
+    """What is wrong with a checkpoint folder (missing, truncated or corrupt files), or None.
+
+    ``state.pt`` is a zip archive (``torch.save``): a truncated file loses its central directory,
+    a garbled one fails a member's CRC-32; ``trainer_state.json`` must parse.
+    """
+    import zipfile
+
+    path = Path(path)
+    state = path / STATE_NAME
+    if not state.is_file():
+        return f"{state} is missing"
+    try:
+        with zipfile.ZipFile(state) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        return f"{state} is truncated or not a torch checkpoint ({err})"
+    if bad is not None:
+        return f"{state} is corrupt (member {bad} fails its checksum)"
+    try:
+        json.loads((path / SUMMARY_NAME).read_text())
+    except (OSError, ValueError) as err:
+        return f"{path / SUMMARY_NAME} is unreadable ({type(err).__name__})"
+    return None

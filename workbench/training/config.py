@@ -10,11 +10,13 @@ Hyperparameters" section. An experiment's own values live in one place, its note
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from workbench.data.columns import split_columns
+from workbench.errors import ParameterError
 from workbench.training.trackers import TrackerError, parse_report_to
 
 EVAL_STRATEGIES = ("no", "steps", "epoch")
@@ -22,7 +24,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 SCHEDULERS = ("linear",)
 
 
-class ConfigError(ValueError):
+class ConfigError(ParameterError):
     """A training configuration that cannot work, reported before the first step."""
 
 
@@ -84,22 +86,29 @@ class TrainConfig:
         return int(self.eval_steps) if self.eval_steps is not None else int(self.logging_steps)
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for settings that are wrong whatever the data."""
+        """Raise :class:`ConfigError` naming the setting, its value and what is allowed, for
+        settings that are wrong whatever the data."""
         _choice("eval_strategy", self.eval_strategy, EVAL_STRATEGIES)
         _choice("precision", self.precision, PRECISIONS)
         _choice("lr_scheduler_type", self.lr_scheduler_type, SCHEDULERS)
         _choice("batch_sampler", self.batch_sampler, _sampler_names())
-        if not 0.0 <= self.warmup_ratio <= 1.0:
-            raise ConfigError(f"warmup_ratio must lie in [0, 1], got {self.warmup_ratio}")
+        for name in ("learning_rate", "num_train_epochs", "warmup_ratio", "weight_decay",
+                     "max_grad_norm"):
+            _finite(name, getattr(self, name))
+        _check(self.warmup_ratio, 0.0 <= self.warmup_ratio <= 1.0, "warmup_ratio", "in [0, 1]")
+        _check(self.learning_rate, self.learning_rate >= 0, "learning_rate", "a number >= 0")
+        _check(self.weight_decay, self.weight_decay >= 0, "weight_decay", "a number >= 0")
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size",
                      "gradient_accumulation_steps", "logging_steps", "save_steps",
                      "collapse_patience"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+            _integer(name, getattr(self, name), low=1)
+        _integer("max_steps", self.max_steps, low=1, all_value=-1)
+        _integer("seed", self.seed, low=0)
+        if self.eval_steps is not None:
+            _integer("eval_steps", self.eval_steps, low=1)
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
-            raise ConfigError("set num_train_epochs > 0 or max_steps > 0")
-        if self.learning_rate < 0:
-            raise ConfigError(f"learning_rate must be >= 0, got {self.learning_rate}")
+            raise ConfigError(f"num_train_epochs={self.num_train_epochs!r} is not allowed with "
+                              "max_steps=-1: set num_train_epochs > 0 or max_steps >= 1")
         try:
             parse_report_to(self.report_to)
         except TrackerError as err:
@@ -123,7 +132,32 @@ def _card_values(config: TrainConfig) -> dict[str, Any]:
 
 def _choice(name: str, value: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
-        raise ConfigError(f"unknown {name} '{value}'; choose one of {', '.join(allowed)}")
+        raise ConfigError(f"parameter {name}={value!r} is not allowed: one of {', '.join(allowed)}")
+
+
+def _check(value: Any, ok: bool, name: str, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"parameter {name}={value!r} is not allowed: {allowed}")
+
+
+def _finite(name: str, value: Any) -> None:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    _check(value, is_number and math.isfinite(value), name, "a finite number")
+
+
+def _integer(name: str, value: Any, low: int, all_value: int | None = None) -> None:
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    extra = f" (or {all_value})" if all_value is not None else ""
+    _check(value, is_int and (value >= low or value == all_value), name, f"an integer >= {low}{extra}")
+
+
+def check_device(config: TrainConfig) -> None:
+    """Refuse a precision this machine cannot run (fp16 needs a CUDA GPU)."""
+    import torch
+
+    if config.precision == "fp16" and not torch.cuda.is_available():
+        raise ConfigError("parameter precision='fp16' is not allowed here: fp16 needs a CUDA GPU "
+                          "and none is available; on CPU use 'bf16' or 'fp32'")
 
 
 def _sampler_names() -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from workbench.progress import ProgressFile
 from workbench.training import checkpoint as ckpt
 from workbench.training.batches import Columns, epoch_batches, make_sampler
-from workbench.training.config import ConfigError, TrainConfig, check_setup
+from workbench.training.config import TrainConfig, check_device, check_setup
 from workbench.training.emissions import EmissionsMeter
 from workbench.training.evaluation import evaluate
 from workbench.training.health import CollapseMonitor
@@ -111,8 +111,7 @@ def train(model: Any, loss: torch.nn.Module, train_dataset: Any, config: TrainCo
 
 def _setup(model: Any, loss: torch.nn.Module, dataset: Any, config: TrainConfig,
            evaluators: list, callbacks: list, resume: bool = False) -> _Run:
-    if config.precision == "fp16" and not torch.cuda.is_available():
-        raise ConfigError("precision fp16 needs a CUDA GPU; on CPU use bf16 (AMX) or fp32")
+    check_device(config)
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
     # The encoder autocasts its own forward (step.forward_precision); accelerate only scales fp16
     # gradients, its autocast around the whole loss stays off.
