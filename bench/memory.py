@@ -24,7 +24,6 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(os.environ.get("WORKBENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 os.environ.setdefault("WORKBENCH_DATA", str(DATA))
-DIMS = [384, 256, 128, 64, 32]
 ENCODE_CASES = ("workbench fp32", "workbench bf16", "ST fp32", "ST bf16 weights", "ST bf16 autocast")
 TRAIN_CASES = tuple(f"{e} {side} bf16" for e in ("m2d", "bce", "adaptive") for side in ("workbench", "ST"))
 
@@ -76,14 +75,15 @@ def child(kind: str, case: str, args: argparse.Namespace) -> None:
     """Run one case in this process and print its memory as one JSON line."""
     import torch
 
-    from workbench.models.specs import packaged_model_dir
+    from workbench.models.specs import resolve_model
 
     torch.set_num_threads(args.threads)
+    model_dir = resolve_model(args.model or "minilm-l6")
     with tempfile.TemporaryDirectory() as out:
         if kind == "encode":
-            call = encode_case(case, str(packaged_model_dir()), args.batch_size)
+            call = encode_case(case, model_dir, args.batch_size)
         else:
-            call = train_case(case, str(packaged_model_dir()), args.train_steps, out)
+            call = train_case(case, model_dir, args.train_steps, out)
         loaded = peak_mb()
         call()
     print(json.dumps({"kind": kind, "case": case, "loaded_mb": loaded, "peak_mb": peak_mb()}))
@@ -92,6 +92,7 @@ def child(kind: str, case: str, args: argparse.Namespace) -> None:
 def run_child(kind: str, case: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, case, "--threads", str(args.threads),
            "--batch-size", str(args.batch_size), "--train-steps", str(args.train_steps)]
+    cmd += ["--model", args.model] if args.model else []
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode or not lines:
@@ -106,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--train-steps", type=int, default=10)
     parser.add_argument("--no-train", action="store_true")
+    parser.add_argument("--model", default=None, help="model spec (default all-MiniLM-L6-v2)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "CASE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:

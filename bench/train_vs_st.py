@@ -22,21 +22,21 @@ import argparse
 import os
 import statistics
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import torch
 from datasets import Dataset
-from timing import Clock
+from roofline import bf16_matmul_tflops
+from timing import CLOCK, Clock, seconds
 from transformers import set_seed
 
 from workbench import settings
-from workbench.models.specs import packaged_model_dir
+from workbench.models.specs import packaged_model_dir, resolve_model
 from workbench.training import TrainConfig, train
 
-DIMS = [384, 256, 128, 64, 32]
 HPARAMS = dict(num_train_epochs=1, learning_rate=5e-5, warmup_ratio=0.1)
 
 
@@ -61,6 +61,13 @@ class Setup:
     device: str = "cpu"
     model: str = field(default_factory=lambda: str(packaged_model_dir()))
     group_by_length: bool = False
+
+
+def dims(model_dir: str) -> list[int]:
+    """The Matryoshka dims: the hidden size and powers of two below it, five in all (384 -> 32)."""
+    from grid_vs_st import cells
+
+    return cells(model_dir)[1]
 
 
 def load(parts: tuple[str, ...], max_rows: int | None = None) -> Dataset:
@@ -93,7 +100,7 @@ def ours_model_and_loss(s: Setup) -> tuple[Any, Any]:
         return model, LOSSES["BinaryCrossEntropyLoss"](model)
     model = BiEncoder.from_pretrained(s.model)
     if s.name == "m2d":
-        return model, LOSSES["Matryoshka2dLoss"](model, LOSSES["CoSENTLoss"](model), DIMS)
+        return model, LOSSES["Matryoshka2dLoss"](model, LOSSES["CoSENTLoss"](model), dims(s.model))
     return model, LOSSES["AdaptiveLayerLoss"](model, LOSSES["MultipleNegativesRankingLoss"](model),
                                               n_layers_per_step=1, kl_temperature=0.3)
 
@@ -134,7 +141,7 @@ def st_trainer(s: Setup, data: Dataset, seed: int, out: str) -> tuple[Any, Calla
         return model, trainer.train
     model = st.SentenceTransformer(s.model, device=s.device)
     if s.name == "m2d":
-        loss = losses.Matryoshka2dLoss(model, losses.CoSENTLoss(model), DIMS)
+        loss = losses.Matryoshka2dLoss(model, losses.CoSENTLoss(model), dims(s.model))
     else:
         loss = losses.AdaptiveLayerLoss(model, losses.MultipleNegativesRankingLoss(model),
                                         n_layers_per_step=1, kl_temperature=0.3)
@@ -186,7 +193,7 @@ def run_side(side: str, s: Setup, data: Dataset, seed: int, scored: bool = True)
 
 def train_flops(s: Setup, data: Dataset) -> float:
     """3 x forward FLOPs (forward + backward) over the real tokens of one epoch of ``data``."""
-    from encode_vs_st import model_flops
+    from roofline import model_flops
     from transformers import AutoConfig, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(s.model)
@@ -200,41 +207,57 @@ def train_flops(s: Setup, data: Dataset) -> float:
     return 3 * model_flops(lengths, AutoConfig.from_pretrained(s.model))
 
 
-def summarise(results: list[Result], flops: float | None, peak_tflops: float | None) -> None:
+def summarise(results: list[Result], flops: float | None, peak_tflops: float | None
+              ) -> dict[str, float]:
+    """Prints the per-side table; returns the speed ratio, quality delta and roofline shares."""
     print(f"\n{'side':10} {'median rows/s':>13} {'metric mean':>11} {'sd':>7} {'peak GPU MB':>11}"
           + (f" {'model TFLOP/s':>13} {'% bf16 matmul':>13}" if flops else ""))
     by_side: dict[str, list[Result]] = {}
     for r in results:
         by_side.setdefault(r.side, []).append(r)
+    out: dict[str, float] = {}
     for side, rs in by_side.items():
-        med = statistics.median(r.clock.wall for r in rs)
+        med = statistics.median(seconds(r.clock) for r in rs)
         metrics = [r.metric for r in rs]
         sd = statistics.stdev(metrics) if len(rs) > 1 else float("nan")
+        out[f"{side} rows/s"], out[f"{side} metric"] = rs[0].rows / med, statistics.mean(metrics)
         line = (f"{side:10} {rs[0].rows / med:13.1f} {statistics.mean(metrics):11.4f} {sd:7.4f} "
                 f"{max(r.clock.peak_mb for r in rs):11.0f}")
         if flops and peak_tflops:
             rate = flops / med / 1e12
+            out[f"{side} % bf16 matmul"] = 100 * rate / peak_tflops
             line += f" {rate:13.3f} {100 * rate / peak_tflops:12.1f}%"
         print(line)
     if len(by_side) == 2:
         ours, ref = by_side["workbench"], by_side["ST trainer"]
-        wall = statistics.median(r.clock.wall for r in ref) / statistics.median(r.clock.wall for r in ours)
+        wall = (statistics.median(seconds(r.clock) for r in ref)
+                / statistics.median(seconds(r.clock) for r in ours))
         cpu = statistics.median(r.clock.cpu for r in ref) / statistics.median(r.clock.cpu for r in ours)
         delta = statistics.mean(r.metric for r in ours) - statistics.mean(r.metric for r in ref)
-        print(f"speed ratio (medians) {wall:.2f}x wall, {cpu:.2f}x CPU time (target >= 1.5x); "
+        out.update({"ratio": wall, "delta": delta, "seeds": len(ours)})
+        print(f"speed ratio (medians) {wall:.2f}x ({CLOCK['which']}), {cpu:.2f}x CPU time (target >= 2.5x); "
               f"delta mean metric {delta:+.4f} over {len(ours)} seed(s) (target |delta| <= 0.005)")
+    return out
 
 
-def bf16_matmul_tflops(device: str) -> float:
-    """Rate of ``encode_vs_st``'s square bf16 matmuls on ``device``, after one warm-up call."""
-    from encode_vs_st import MATMUL_CALLS, MATMUL_N, matmul_call
-
-    kind = torch.device(device).type
-    run = matmul_call(torch.bfloat16, kind)
-    run()
-    with Clock(device) as clock:
-        run()
-    return 2 * MATMUL_N[kind] ** 3 * MATMUL_CALLS[kind] / clock.wall / 1e12
+def run(s: Setup, max_rows: int | None = None, seeds: Sequence[int] = (42,), skip_st: bool = False,
+        warm_up: bool = True, roofline: bool = True) -> dict[str, float]:
+    """Warm-up, then both sides per seed (interleaved), scored; returns :func:`summarise`'s dict."""
+    data = load(EXPERIMENTS[s.name].data, max_rows)
+    sides = ["workbench"] + ([] if skip_st else ["ST trainer"])
+    print(f"{s.name}: {len(data)} rows, {s.precision}, device {s.device}, "
+          f"{torch.get_num_threads()} threads, seeds {list(seeds)}", flush=True)
+    if warm_up:
+        few = data.select(range(min(len(data), 3 * EXPERIMENTS[s.name].batch)))
+        for side in sides:
+            run_side(side, s, few, seeds[0], scored=False)
+    results = [run_side(side, s, data, seed) for seed in seeds for side in sides]
+    flops = train_flops(s, data) if roofline else None
+    peak = bf16_matmul_tflops(s.device) if roofline else None
+    if peak:
+        print(f"bf16 matmul rate measured now: {peak:.3f} TFLOP/s; one epoch = {flops / 1e12:.2f}"
+              f" TFLOP (3 x useful forward)")
+    return {**summarise(results, flops, peak), "rows": len(data)}
 
 
 def main() -> None:
@@ -256,29 +279,14 @@ def main() -> None:
                         help="torch threads (1 when other jobs load the cores: 2 threads on one "
                              "free core mostly wait for each other)")
     args = parser.parse_args()
-    s = Setup(args.experiment, args.precision, args.device, args.model or str(packaged_model_dir()),
+    s = Setup(args.experiment, args.precision, args.device, resolve_model(args.model or "minilm-l6"),
               args.group_by_length)
     torch.set_num_threads(max(1, min(args.threads, os.cpu_count() or 1)))
     if args.padded:
         from workbench.fast import unpadded
 
         unpadded.supports = unpadded.supports_classifier = lambda *_: False
-    data = load(EXPERIMENTS[s.name].data, args.max_rows)
-    sides = ["workbench"] + ([] if args.skip_st else ["ST trainer"])
-    print(f"{s.name}: {len(data)} rows, {s.precision}, device {s.device}, "
-          f"{torch.get_num_threads()} threads, seeds {args.seeds}"
-          f"{', workbench padded' if args.padded else ''}", flush=True)
-    if not args.no_warm_up:
-        few = data.select(range(min(len(data), 3 * EXPERIMENTS[s.name].batch)))
-        for side in sides:
-            run_side(side, s, few, args.seeds[0], scored=False)
-    results = [run_side(side, s, data, seed) for seed in args.seeds for side in sides]
-    flops = train_flops(s, data) if args.roofline else None
-    peak = bf16_matmul_tflops(s.device) if args.roofline else None
-    if peak:
-        print(f"bf16 matmul rate measured now: {peak:.3f} TFLOP/s; one epoch = {flops / 1e12:.2f}"
-              f" TFLOP (3 x useful forward)")
-    summarise(results, flops, peak)
+    run(s, args.max_rows, args.seeds, args.skip_st, not args.no_warm_up, args.roofline)
 
 
 if __name__ == "__main__":

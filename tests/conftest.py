@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbench.models.specs import tiny_bert
+from workbench.models.tiny import tiny_bert
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("WORKBENCH_DATA", str(REPO.parent / "shared" / "data"))
@@ -26,10 +26,11 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def tiny_encoder(tiny_bert_dir):
-    """A fresh BiEncoder over the tiny BERT (mean pooling, normalised)."""
+    """A fresh BiEncoder over the tiny BERT: mean pooling, with an explicit Normalize (a plain
+    folder loads without one, as in sentence-transformers)."""
     from workbench.models.bi_encoder import BiEncoder
 
-    return BiEncoder.from_pretrained(tiny_bert_dir)
+    return BiEncoder.from_pretrained(tiny_bert_dir, normalize=True)
 
 
 @pytest.fixture(scope="session")

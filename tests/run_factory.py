@@ -43,9 +43,10 @@ def _grid(layers: int, dims: list[int], degenerate: bool, shift: float = 0.0) ->
     return pd.DataFrame(rows)
 
 
-def _cross_grid(layers: int, dim: int) -> pd.DataFrame:
+def _cross_grid(layers: int, dim: int, shift: float = 0.0) -> pd.DataFrame:
     """Per-layer reranker grid as ``reranker_grid`` writes it: one dim, no bytes per vector."""
-    return pd.DataFrame([{"layer": k, "dim": dim, "pearson": 0.3 + 0.1 * k, "spearman": 0.3 + 0.1 * k,
+    return pd.DataFrame([{"layer": k, "dim": dim, "pearson": 0.3 + 0.1 * k + shift,
+                          "spearman": 0.3 + 0.1 * k + shift, "accuracy_at_0.5": 0.6 + 0.1 * k,
                           "latency_ms_per_1k": 30.0 * k, "bytes_per_vector": float("nan"),
                           "status": "ok"} for k in range(1, layers + 1)])
 
@@ -104,7 +105,8 @@ def make_run_folder(root: Path, model_dir: Path, kind: str = "bi", degenerate: b
     dims = [dim, dim // 2, dim // 4]
     grid = _grid(layers, dims, degenerate, shift) if kind == "bi" else _cross_grid(layers, dim)
     grid.to_csv(run / "grid.csv", index=False)
-    _grid(layers, dims, False, -0.2).to_csv(run / "grid_before.csv", index=False)
+    before = _grid(layers, dims, False, -0.2) if kind == "bi" else _cross_grid(layers, dim, -0.3)
+    before.to_csv(run / "grid_before.csv", index=False)
     loss_value = 5.2666 if degenerate else None
     log = pd.DataFrame([{"Epoch": e / 4, "Step": 5 * e, "Training Loss": loss_value or 3.0 - 0.2 * e,
                          "Validation Loss": float("nan") if e % 2 else 2.5,

@@ -21,7 +21,7 @@ LAYERS = [
     {"runs"},
     {"reports"},
     {"recipes"},
-    {"cli"},
+    {"cli", "mteb_bridge"},
 ]
 """Lowest first: a module may import its own layer and the ones before it, never a later one."""
 

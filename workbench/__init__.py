@@ -10,7 +10,9 @@ _EXPORTS = {"BiEncoder": "workbench.models.bi_encoder",
             "CrossEncoder": "workbench.models.cross_encoder",
             "load_dataset": "workbench.data.datasets", "LOSSES": "workbench.losses",
             "grid": "workbench.evaluators.grid", "train": "workbench.training.loop",
-            "TrainConfig": "workbench.training.config"}
+            "TrainConfig": "workbench.training.config", "mteb_model": "workbench.mteb_bridge",
+            "task_grid": "workbench.evaluators.task_grid", "load_tasks": "workbench.data.tasks",
+            "pick": "workbench.evaluators.pick"}
 __all__ = ["__version__", *_EXPORTS]
 
 

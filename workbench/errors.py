@@ -24,3 +24,7 @@ class FolderError(WorkbenchError, FileNotFoundError):
 
 class ModelError(WorkbenchError, ValueError):
     """A model asked for something it lacks (a layer beyond its depth, a dimension beyond its width)."""
+
+
+class ModelNotFoundError(WorkbenchError, FileNotFoundError):
+    """A model spec that is neither a folder, a reachable Hub id nor an installed alias."""

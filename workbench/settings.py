@@ -12,6 +12,9 @@ RUNS_ENV = "WORKBENCH_RUNS"
 COUNTRY_ENV = "WORKBENCH_COUNTRY"
 """ISO 3166 alpha-3 code for codecarbon's offline tracker (default ``USA``)."""
 DEFAULT_COUNTRY = "USA"
+CACHE_ENV = "WORKBENCH_CACHE"
+"""Folder for assembled models (e.g. ``mpnet-base`` from its split-zip packages); default
+``~/.cache/workbench``."""
 
 
 def data_dir() -> Path | None:
@@ -28,3 +31,8 @@ def runs_dir() -> Path:
 def country_code() -> str:
     """Country for offline emission estimates."""
     return os.environ.get(COUNTRY_ENV, DEFAULT_COUNTRY)
+
+
+def cache_dir() -> Path:
+    """The cache folder from ``WORKBENCH_CACHE`` (default ``~/.cache/workbench``)."""
+    return Path(os.environ.get(CACHE_ENV, "~/.cache/workbench")).expanduser()

@@ -23,6 +23,7 @@
 
 # %% tags=["parameters"]
 model: str = "minilm-l6"  # local folder, Hub id, "minilm-l6", or "tiny-bert" (random, for smoke runs)
+allow_pickle_weights: bool = False  # also read pytorch_model.bin (torch weights_only unpickler) when there is no safetensors
 preset: str = "custom"  # preset name recorded in metrics.json (`workbench run` sets it)
 out_dir: str = ""  # run folder; empty: a new runs/<timestamp>-adaptive_layer-custom/
 train_data: str = "allnli"  # "allnli" (triplets, seed 001) or "snli" (pairs, seed 000)
@@ -53,34 +54,35 @@ eval_steps: int = 25  # evaluate sts-dev every this many steps
 logging_steps: int = 5  # log the loss every this many steps
 save_steps: int = 25  # checkpoint every this many steps
 track_emissions: bool = True  # codecarbon offline tracker
+eval_tasks: list = ["stsb", "sts-suite", "scifact"]  # tasks gridded before and after training (names, suites, paths); [] skips
+cut_precisions: list = ["fp32", "int8", "binary"]  # embedding precisions of the task grids
+cut_rescore: int = 4  # retrieval: also re-score the quantized top 100 x this with the fp32 query (0: off)
+task_max_pairs: int = -1  # pairs kept per STS / pair task (-1: all)
+task_max_queries: int = -1  # queries kept per retrieval task (-1: all)
+task_max_corpus: int = -1  # documents kept per retrieval task, relevant ones first (-1: all)
+task_encode_precision: str = "bf16"  # encode precision of the task grids ("bf16" for long corpora)
 report_to: str = "none"  # experiment trackers: "none", "all", or tensorboard, trackio, mlflow, wandb (comma-separated)
 resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume training from; empty: fresh
 
 # %%
 from workbench.data import datasets as data
+from workbench.data.nli_train import nli_training_rows
 from workbench.evaluators import BinaryClassificationEvaluator, EmbeddingSimilarityEvaluator, grid
 from workbench.losses import LOSSES
 from workbench.models.bi_encoder import BiEncoder
 from workbench.recipes import start
 from workbench.reports import plots
-from workbench.training import train
 
 run = start("adaptive_layer", globals())
-snli_train_split = "validation" if train_split == "offline" else train_split
 train_name = {"allnli": "sentence-transformers/all-nli", "snli": "stanfordnlp/snli"}[train_data]
 
 # %% [markdown]
 # ## Data
 
 # %%
-encoder = BiEncoder.from_pretrained(run.base_model)
-if train_data == "snli":
-    train_ds = data.nli_pairs(snli_train_split, keep=snli_keep, max_samples=run.train_limit)
-    train_ds = train_ds.remove_columns("label")
-elif train_split == "offline":
-    train_ds = data.allnli_offline_train(max_samples=run.train_limit)
-else:
-    train_ds = data.load_dataset("allnli", train_split, max_samples=run.train_limit)
+encoder = BiEncoder.from_pretrained(run.base_model, allow_pickle_weights=allow_pickle_weights)
+train_ds, train_split_used = nli_training_rows(train_data, train_split, keep=snli_keep,
+                                               max_samples=run.train_limit)
 dev_ds = data.load_dataset("stsb", "validation", max_samples=run.eval_limit)
 test_ds = data.load_dataset("stsb", "test", max_samples=run.eval_limit)
 binary_ds = data.nli_binary_pairs(binary_eval_split, max_samples=run.eval_limit)
@@ -90,7 +92,7 @@ binary_seen = sum(a in train_texts and b in train_texts
 if binary_seen:
     print(f"WARNING: {binary_seen} of {len(binary_ds)} binary-classification pairs have both "
           "texts in the training data; their metrics are not held-out numbers")
-summary = run.describe(encoder.tokenizer, train=(train_ds, train_name, train_split),
+summary = run.describe(encoder.tokenizer, train=(train_ds, train_name, train_split_used),
                        eval=(dev_ds, "sentence-transformers/stsb", "validation"),
                        test=(test_ds, "sentence-transformers/stsb", "test"),
                        binary=(binary_ds, "stanfordnlp/snli", binary_eval_split))
@@ -104,6 +106,14 @@ summary
 # %%
 grid_before = grid(encoder, test_ds, dims=grid_dims or None, batch_size=per_device_eval_batch_size)
 plots.per_layer(grid_before);
+
+# %% [markdown]
+# ## Zero-shot cuts on the evaluation tasks
+# `eval_tasks` (default STSB, the STS suite and SciFact retrieval): every layer x dim x precision
+# cell from one encode per text set, with measured encode latency, search latency and bytes.
+
+# %%
+run.grid_tasks(encoder, grid_dims or None)
 
 # %% [markdown]
 # ## Training
@@ -121,21 +131,25 @@ evaluators = [
                                                batch_size=per_device_eval_batch_size),
 ]
 print(loss.name, loss.config)
-result = train(encoder, loss, train_ds, run.config, evaluators=evaluators[:1],
-               resume_from=run.resume_from, trackers=run.open_trackers(grid_before))
-print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
-      f"{result.rows_per_s:.1f} rows/s")
+result = run.train(encoder, loss, train_ds, evaluators[:1], grid_before)
 
 # %% [markdown]
 # ## Grid after training
 
 # %%
 grid_after = grid(encoder, test_ds, dims=grid_dims or None, batch_size=per_device_eval_batch_size)
-run.evaluate(encoder, evaluators, result, grid_after)
+grid_after = run.evaluate(encoder, evaluators, result, grid_before, grid_after)
+
+# %% [markdown]
+# ## Cuts after training on the evaluation tasks
+
+# %%
+run.grid_tasks(encoder, grid_dims or None)
 
 # %% [markdown]
 # ## Plots, metric tables, saved model, metrics.json, card
-# Dashed lines: the zero-shot grid. The per-layer plot is the one this loss is about.
+# Dashed lines: the zero-shot grid. The per-layer plot is the one this loss is about. Then the
+# zero-shot vs trained score per evaluation task.
 
 # %%
 run.finish(encoder, loss, result, grid_before, grid_after)

@@ -3,6 +3,9 @@
 #
 # A cross-encoder reads both texts at once and outputs one logit; `BinaryCrossEntropyLoss` trains
 # `sigmoid(logit)` towards the STSB score in [0, 1] used as a soft label (seed card 003).
+# `variant: adaptive` trains the same head on every layer's `[CLS]` state, each depth also pulled
+# towards the last layer's score (`AdaptiveLayerCrossEncoderLoss`), so the reranker cut to k layers
+# is a usable reranker with scores on the same scale.
 # Evaluation: Pearson/Spearman of the predicted scores against gold on STSB validation
 # (`stsb-validation`, also during training) and test (`stsb-test`), as `CECorrelationEvaluator`.
 #
@@ -15,8 +18,14 @@
 
 # %% tags=["parameters"]
 model: str = "minilm-l6"  # local folder, Hub id, "minilm-l6", or "tiny-bert" (random, for smoke runs)
+allow_pickle_weights: bool = False  # also read pytorch_model.bin (torch weights_only unpickler) when there is no safetensors
 preset: str = "custom"  # preset name recorded in metrics.json (`workbench run` sets it)
 out_dir: str = ""  # run folder; empty: a new runs/<timestamp>-bce_reranker-custom/
+variant: str = "plain"  # "plain": BCE on the last layer; "adaptive": AdaptiveLayerCrossEncoderLoss (every depth)
+n_layers_per_step: int = -1  # adaptive: prior layers trained per step (-1: all)
+prior_layers_weight: float = 1.0  # adaptive: weight of the prior layers' mean loss
+distill: str = "kl"  # adaptive: pull of each depth to the last, "kl" (Bernoulli) or "mse" (logits)
+distill_weight: float = 1.0  # adaptive: weight of that pull (0: off)
 pos_weight: float = 0.0  # BCE weight of positive labels (0: unweighted)
 max_train_samples: int = -1  # rows of STSB train used (-1: all 5,749)
 max_eval_samples: int = -1  # rows of STSB validation/test used (-1: all)
@@ -40,15 +49,13 @@ resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume trainin
 
 # %%
 import torch
-from IPython.display import display
 
 from workbench.data import datasets as data
 from workbench.evaluators import CECorrelationEvaluator
 from workbench.evaluators.reranker_grid import reranker_grid
-from workbench.losses import LOSSES
+from workbench.losses.adaptive_layer_ce import reranker_loss
 from workbench.models.cross_encoder import CrossEncoder
 from workbench.recipes import start
-from workbench.training import train
 
 run = start("bce_reranker", globals(), metric="spearman")
 
@@ -57,7 +64,7 @@ run = start("bce_reranker", globals(), metric="spearman")
 
 # %%
 torch.manual_seed(seed)  # the new one-logit head is drawn at load time
-reranker = CrossEncoder.from_pretrained(run.base_model)
+reranker = CrossEncoder.from_pretrained(run.base_model, allow_pickle_weights=allow_pickle_weights)
 train_ds = data.load_dataset("stsb", "train", max_samples=run.train_limit)
 dev_ds = data.load_dataset("stsb", "validation", max_samples=run.eval_limit)
 test_ds = data.load_dataset("stsb", "test", max_samples=run.eval_limit)
@@ -76,23 +83,23 @@ grid_before
 # ## Training
 
 # %%
-loss = LOSSES["BinaryCrossEntropyLoss"](reranker, pos_weight=pos_weight or None)
+loss = reranker_loss(reranker, variant, pos_weight=pos_weight or None,
+                     **({} if variant == "plain" else dict(
+                         n_layers_per_step=n_layers_per_step, distill=distill,
+                         prior_layers_weight=prior_layers_weight, distill_weight=distill_weight)))
 evaluators = [
     CECorrelationEvaluator.from_dataset(dev_ds, "stsb-validation", batch_size=per_device_eval_batch_size),
     CECorrelationEvaluator.from_dataset(test_ds, "stsb-test", batch_size=per_device_eval_batch_size),
 ]
-result = train(reranker, loss, train_ds, run.config, evaluators=evaluators[:1],
-               resume_from=run.resume_from, trackers=run.open_trackers(grid_before))
-print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
-      f"{result.rows_per_s:.1f} rows/s")
+result = run.train(reranker, loss, train_ds, evaluators[:1], grid_before)
 
 # %% [markdown]
 # ## Per-layer grid after training
 
 # %%
 grid_after = reranker_grid(reranker, test_ds, batch_size=per_device_eval_batch_size)
-display(grid_after)
-run.evaluate(reranker, evaluators, result, grid_after)
+grid_after = run.evaluate(reranker, evaluators, result, grid_before, grid_after)
+grid_after
 
 # %% [markdown]
 # ## Plots, metric tables, saved model, metrics.json, card

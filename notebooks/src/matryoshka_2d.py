@@ -12,6 +12,7 @@
 
 # %% tags=["parameters"]
 model: str = "minilm-l6"  # local folder, Hub id, "minilm-l6", or "tiny-bert" (random, for smoke runs)
+allow_pickle_weights: bool = False  # also read pytorch_model.bin (torch weights_only unpickler) when there is no safetensors
 preset: str = "custom"  # preset name recorded in metrics.json (`workbench run` sets it)
 out_dir: str = ""  # run folder; empty: a new runs/<timestamp>-matryoshka_2d-custom/
 variant: str = "2d"  # "2d": Matryoshka2dLoss (random cuts per step); "starbucks": fixed schedule
@@ -41,6 +42,13 @@ eval_steps: int = 120  # evaluate sts-dev every this many steps
 logging_steps: int = 20  # log the loss every this many steps
 save_steps: int = 120  # checkpoint every this many steps
 track_emissions: bool = True  # codecarbon offline tracker
+eval_tasks: list = ["stsb", "sts-suite", "scifact"]  # tasks gridded before and after training (names, suites, paths); [] skips
+cut_precisions: list = ["fp32", "int8", "binary"]  # embedding precisions of the task grids
+cut_rescore: int = 4  # retrieval: also re-score the quantized top 100 x this with the fp32 query (0: off)
+task_max_pairs: int = -1  # pairs kept per STS / pair task (-1: all)
+task_max_queries: int = -1  # queries kept per retrieval task (-1: all)
+task_max_corpus: int = -1  # documents kept per retrieval task, relevant ones first (-1: all)
+task_encode_precision: str = "bf16"  # encode precision of the task grids ("bf16" for long corpora)
 report_to: str = "none"  # experiment trackers: "none", "all", or tensorboard, trackio, mlflow, wandb (comma-separated)
 resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume training from; empty: fresh
 
@@ -51,7 +59,6 @@ from workbench.losses import LOSSES
 from workbench.models.bi_encoder import BiEncoder
 from workbench.recipes import start
 from workbench.reports import plots
-from workbench.training import train
 
 run = start("matryoshka_2d", globals())
 
@@ -61,7 +68,7 @@ run = start("matryoshka_2d", globals())
 # (evaluated during training), test as `sts-test` (the grids and the final numbers).
 
 # %%
-encoder = BiEncoder.from_pretrained(run.base_model)
+encoder = BiEncoder.from_pretrained(run.base_model, allow_pickle_weights=allow_pickle_weights)
 train_ds = data.load_dataset("stsb", "train", max_samples=run.train_limit)
 dev_ds = data.load_dataset("stsb", "validation", max_samples=run.eval_limit)
 test_ds = data.load_dataset("stsb", "test", max_samples=run.eval_limit)
@@ -77,6 +84,14 @@ run.describe(encoder.tokenizer, train=(train_ds, "sentence-transformers/stsb", "
 grid_before = grid(encoder, test_ds, matryoshka_dims=matryoshka_dims,
                    batch_size=per_device_eval_batch_size)
 plots.heatmap(grid_before, title="sts-test before training");
+
+# %% [markdown]
+# ## Zero-shot cuts on the evaluation tasks
+# `eval_tasks` (default STSB, the STS suite and SciFact retrieval): every layer x dim x precision
+# cell from one encode per text set, with measured encode latency, search latency and bytes.
+
+# %%
+run.grid_tasks(encoder, matryoshka_dims)
 
 # %% [markdown]
 # ## Training
@@ -98,10 +113,7 @@ dev_evaluator = EmbeddingSimilarityEvaluator.from_dataset(
 test_evaluator = EmbeddingSimilarityEvaluator.from_dataset(
     test_ds, "sts-test", batch_size=per_device_eval_batch_size)
 print(loss.name, loss.config)
-result = train(encoder, loss, train_ds, run.config, evaluators=[dev_evaluator],
-               resume_from=run.resume_from, trackers=run.open_trackers(grid_before))
-print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
-      f"{result.rows_per_s:.1f} rows/s")
+result = run.train(encoder, loss, train_ds, [dev_evaluator], grid_before)
 
 # %% [markdown]
 # ## Grid after training
@@ -109,12 +121,19 @@ print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} 
 # %%
 grid_after = grid(encoder, test_ds, matryoshka_dims=matryoshka_dims,
                   batch_size=per_device_eval_batch_size)
-run.evaluate(encoder, [dev_evaluator, test_evaluator], result, grid_after)
+grid_after = run.evaluate(encoder, [dev_evaluator, test_evaluator], result, grid_before, grid_after)
+
+# %% [markdown]
+# ## Cuts after training on the evaluation tasks
+
+# %%
+run.grid_tasks(encoder, matryoshka_dims)
 
 # %% [markdown]
 # ## Plots, metric tables, saved model, metrics.json, card
 # Heatmaps before/after share one colour scale; dashed lines are the zero-shot grid. Then the full
-# model against the cheapest cells within 1% and 5% of it, and the gain per cell.
+# model against the cheapest cells within 1% and 5% of it, the gain per cell, and the zero-shot vs
+# trained score per evaluation task.
 
 # %%
 run.finish(encoder, loss, result, grid_before, grid_after)

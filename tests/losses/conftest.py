@@ -21,13 +21,15 @@ NEGATIVES = ["a cat is sitting on the table", "food on a table", "a boy is ridin
 SCORES = torch.tensor([1.0, 0.8, 0.6, 0.2, 0.0])
 
 
-@pytest.fixture(scope="module")
-def st_folder(tiny_bert_dir, tmp_path_factory):
-    """The tiny BERT saved by our BiEncoder in the sentence-transformers layout (with Normalize)."""
+@pytest.fixture(scope="module", params=[True, False], ids=["normalize", "no-normalize"])
+def st_folder(request, tiny_bert_dir, tmp_path_factory):
+    """The tiny BERT saved by our BiEncoder in the sentence-transformers layout, once with a
+    Normalize module and once without (ST's default stack for a plain model: the KL terms of
+    AdaptiveLayer and Starbucks then see raw, unnormalised embeddings)."""
     from workbench.models.bi_encoder import BiEncoder
 
     folder = tmp_path_factory.mktemp("st-layout")
-    BiEncoder.from_pretrained(tiny_bert_dir).save(folder)
+    BiEncoder.from_pretrained(tiny_bert_dir, normalize=request.param).save(folder)
     return folder
 
 
@@ -40,7 +42,7 @@ def pair(st_folder):
 
     ours = BiEncoder.from_pretrained(st_folder).eval().double()
     theirs = SentenceTransformer(str(st_folder), device="cpu").eval().double()
-    assert ours.normalize and theirs[-1].__class__.__name__ == "Normalize"
+    assert ours.normalize == (theirs[-1].__class__.__name__ == "Normalize")
     return ours, theirs
 
 

@@ -135,9 +135,13 @@ def test_bce_one_cross_encoder_forward(tiny_bert_dir, monkeypatch):
     from workbench.models.cross_encoder import CrossEncoder
 
     ce = CrossEncoder.from_pretrained(tiny_bert_dir)
+    from workbench.fast import unpadded
+
     calls = []
-    original = ce.model.forward
+    original, fast = ce.model.forward, unpadded.classifier_logits
     monkeypatch.setattr(ce.model, "forward", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(unpadded, "classifier_logits",  # the padding-free path (same function)
+                        lambda *a, **k: calls.append(1) or fast(*a, **k))
     loss = wb.BinaryCrossEntropyLoss(ce)(ce.tokenize(list(zip(ANCHORS, POSITIVES, strict=True))),
                                          SCORES)
     loss.backward()

@@ -10,7 +10,7 @@ from sentence_transformers import CrossEncoder as STCrossEncoder
 from transformers import BertConfig, BertForSequenceClassification
 
 from workbench.models.cross_encoder import CrossEncoder
-from workbench.models.specs import tiny_cross_encoder
+from workbench.models.tiny import tiny_cross_encoder
 
 PAIRS = [("a man is playing guitar", "a man plays music"), ("a dog", "the cat is on the table"),
          ("two people are walking", "people walk"), ("a woman is riding a horse", "a red car"),

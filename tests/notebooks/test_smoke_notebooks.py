@@ -8,10 +8,11 @@ import json
 import pytest
 
 from workbench.cli import main as cli
+from workbench.cli import runs as cli_runs
 from workbench.runs import execute as runs
 from workbench.runs import folder as run_folder
 
-EXPERIMENTS = ("adaptive_layer", "matryoshka_2d", "bce_reranker")
+EXPERIMENTS = ("adaptive_layer", "matryoshka_2d", "bce_reranker", "rerank_pipeline")
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,10 @@ def test_smoke_run_folder_holds_the_contract(smoke_runs, experiment):
     assert len(metrics["grid_after"]) == len(metrics["grid_before"]) > 0
     record = json.loads((run_dir / runs.RUN_FILE).read_text())
     assert record["status"] == "ok"
+    health = metrics["health"]  # a healthy smoke run is not flagged (issue 12.1)
+    assert health["status"] == "ok" and health["findings"] == [], health["diagnosis"]
+    assert health["final"] and health["collapsed_layers"] == []
+    assert cli_runs.read_verdict(run_dir) == ("ok", "verdict: ok")
     assert (run_dir / "README.md").read_text().startswith("---")  # the card
 
 
@@ -41,6 +46,7 @@ def test_metric_keys_follow_the_seed_cards(smoke_runs):
     assert {"sts-dev_spearman_cosine", "sts-test_spearman_cosine"} <= keys["matryoshka_2d"]
     assert {"sts-test_spearman_cosine", "snli-validation_max_ap"} <= keys["adaptive_layer"]
     assert {"stsb-validation_spearman", "stsb-test_spearman"} <= keys["bce_reranker"]
+    assert {"scifact-test-retrieval_ndcg@10", "scifact-test-rerank3_ndcg@10"} <= keys["rerank_pipeline"]
 
 
 @pytest.mark.slow
@@ -67,3 +73,28 @@ def test_failing_notebook_keeps_a_run_folder_saying_where(tmp_path, capsys, monk
     assert f"cell {failure['cell_index']}" in text and "no-data" in text
     assert (out / "notebook.ipynb").exists()  # the partial executed notebook is kept
     assert run_folder.check_run_folder(out)  # and it does not pass as a finished run
+
+
+@pytest.mark.slow
+def test_rerank_pipeline_writes_every_pipeline(smoke_runs):
+    import pandas as pd
+
+    run_dir = smoke_runs["rerank_pipeline"]
+    frame = pd.read_csv(run_dir / "pipelines.csv")
+    assert len(frame) == 2 * 3  # 2 cells x depths 0, 1, 3
+    assert (frame["latency_ms_per_query"] > frame["encode_ms"]).all()
+    assert (run_dir / "plots" / "pipelines.png").stat().st_size > 0
+    assert run_folder.read_metrics(run_dir)["loss"]["name"] == "AdaptiveLayerCrossEncoderLoss"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ("adaptive_layer", "matryoshka_2d"))
+def test_bi_encoder_runs_grid_their_evaluation_tasks(smoke_runs, experiment):
+    import pandas as pd
+
+    run_dir = smoke_runs[experiment]
+    before, after = pd.read_csv(run_dir / "cuts_before.csv"), pd.read_csv(run_dir / "cuts.csv")
+    assert {"stsb", "sickr", "sts12", "sts13", "sts-suite", "scifact"} == set(after.task)
+    assert len(before) == len(after) and set(after.precision) == {"fp32", "int8", "binary"}
+    assert (run_dir / "model" / "cuts.json").is_file()
+    assert "#### Cuts: every task" in (run_dir / "README.md").read_text()

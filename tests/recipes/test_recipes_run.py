@@ -22,7 +22,7 @@ def test_start_opens_the_run_folder_and_the_config(tmp_path, capsys):
     namespace = {"model": "minilm-l6", "preset": "custom", "out_dir": str(tmp_path / "run"),
                  "learning_rate": 2e-5, "max_train_samples": 40, "max_eval_samples": -1,
                  "resume_from_checkpoint": ""}
-    namespace["__annotations__"] = dict.fromkeys(namespace, str)
+    namespace["__annotations__"] = {k: type(v) for k, v in namespace.items()}
     run = start("matryoshka_2d", namespace)
     assert run.dir == (tmp_path / "run").resolve() and run.dir.is_dir()
     assert run.config.output_dir == str(run.dir) and run.config.learning_rate == 2e-5
@@ -31,3 +31,16 @@ def test_start_opens_the_run_folder_and_the_config(tmp_path, capsys):
                                       if k != "__annotations__"}.items()
     assert run.base_model == "minilm-l6"
     assert str(run.dir) in capsys.readouterr().out
+
+
+def test_start_checks_types_from_the_namespace_annotations(tmp_path):
+    """The declared types come from the running notebook's annotations, not from its file."""
+    from workbench.errors import ParameterError
+
+    namespace = {"model": "minilm-l6", "preset": "custom", "out_dir": str(tmp_path / "run"),
+                 "learning_rate": "fast"}
+    namespace["__annotations__"] = {"model": str, "preset": str, "out_dir": str,
+                                    "learning_rate": float}
+    with pytest.raises(ParameterError, match="learning_rate"):
+        start("matryoshka_2d", namespace)
+    assert not (tmp_path / "run").exists()

@@ -16,8 +16,9 @@ from huggingface_hub import ModelCard
 
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 SEED_002 = SEEDS / "002_2f01f10572927a96.txt"
-WORKBENCH_EXTRAS = {(4, "Layer × Dimension Trade-off")}
-"""Headings the workbench adds to the seed layout (the per-layer x per-dimension table)."""
+WORKBENCH_EXTRAS = {(4, "Layer × Dimension Trade-off"),
+                    (4, "Cuts: every task, layer, dimension and precision")}
+"""Headings the workbench adds to the seed layout (the layer x dim table, the cuts table)."""
 
 
 def card_headings(text: str) -> list[tuple[int, str]]:

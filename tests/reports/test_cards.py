@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 import yaml
 from huggingface_hub import ModelCard
@@ -78,6 +79,25 @@ def test_degenerate_card_warns_and_keeps_nan_out_of_model_index(tmp_path, tiny_b
     assert ModelCard.load(run / "README.md").data.eval_results is None
 
 
+def test_warning_card_names_collapsed_layers_and_keeps_its_metrics(bi_run):
+    info = load_run(bi_run).info
+    info["health"] = {"status": "warning", "collapsed_layers": [1], "findings": [
+        {"level": "warning", "check": "collapse", "message": "layer(s) 1 of 3 collapsed after "
+         "training (layer 1 probe embeddings point one way (mean pairwise cosine 0.9990 > 0.99))"}]}
+    (bi_run / "metrics.json").write_text(__import__("json").dumps(info))
+    grid = pd.read_csv(bi_run / "grid.csv")
+    grid.loc[grid["layer"] == 1, "spearman_cosine"] = 0.7  # the cheapest cell, were it usable
+    grid.to_csv(bi_run / "grid.csv", index=False)
+    text = write_card(bi_run).read_text()
+    meta = _front_matter(text)
+    top = text.split("---\n", 2)[2].split("## Model Details")[0]
+    assert "Health warning" in top and "> - layer(s) 1 of 3 collapsed" in top
+    assert "Layers 2, 3 and the leading slices" in top and "layer(s) 1 collapsed" in top
+    assert "Every one of its" not in text and "| 1 (collapsed) |" in text
+    assert meta["model-index"] and "health-warning" in meta["tags"]
+    assert "quality is layer 2 at" in text.split("**Cutting the model down.**")[1].split("\n")[0]
+
+
 def test_partly_nan_run_keeps_finite_metrics_only(tmp_path, tiny_bert_dir):
     run = make_run_folder(tmp_path, tiny_bert_dir)
     info = load_run(run).info
@@ -99,6 +119,8 @@ def test_cross_encoder_card_follows_seed_003(tmp_path, tiny_bert_dir):
     assert "from sentence_transformers import CrossEncoder" in text and "model.rank(" in text
     assert "### Full Model Architecture" not in text and "widget" not in _front_matter(text)
     assert "#### Per-Layer Trade-off" in text
+    assert "| layers kept | spearman before | spearman after | accuracy at score 0.5 |" in text
+    assert "| 1 | 0.1 | 0.4 | 0.7 | 30 |" in text  # before (random head) and after, per depth
 
 
 def test_metric_keys_split_into_task_and_dataset():

@@ -47,8 +47,8 @@ def test_pair_scores_match_the_encoder_at_that_cell(run_dir):
     a, b, gold, score = ex.pair_scores(2, 8)[0]
     assert gold == 1.0 and a == "A man with a hard hat is dancing."
     enc = BiEncoder.from_pretrained(run_dir / "model")
-    e = enc.encode([a, b], layer=2, dim=8)
-    assert score == pytest.approx(float(e[0] @ e[1]), abs=1e-5)
+    e = torch.nn.functional.normalize(enc.encode([a, b], layer=2, dim=8), dim=-1)
+    assert score == pytest.approx(float(e[0] @ e[1]), abs=1e-5)  # the widget shows cosine
     assert f"{score:.3f}" in ex.pairs_html.value
     full = ex.pair_scores(3, 32)[0][3]
     assert full != pytest.approx(score, abs=1e-4)  # a different cell gives a different score
@@ -93,3 +93,26 @@ def test_run_without_grid_is_refused(run_dir):
     (run_dir / "metrics.json").write_text(info)
     with pytest.raises(ValueError, match="nothing to explore"):
         TradeoffExplorer(run_dir)
+
+
+def test_reranker_run_explores_depths_before_and_after(tmp_path):
+    from sentence_transformers import CrossEncoder as STCrossEncoder
+
+    from workbench.models.cross_encoder import CrossEncoder
+    from workbench.models.specs import tiny_cross_encoder
+
+    run = make_run_folder(tmp_path, tiny_cross_encoder(tmp_path / "tiny-ce"), kind="cross", name="ce")
+    ex = TradeoffExplorer(run)
+    assert ex.dims == [32] and ex.layers == [1, 2, 3]
+    summary = ex.summary(1, 32)
+    assert summary["spearman"] == pytest.approx(0.4)
+    assert summary["spearman before"] == pytest.approx(0.1)
+    pairs = [(a, b) for a, b, _ in ex.pairs]
+    expected = CrossEncoder.from_pretrained(run / "model").predict(pairs, layer=1)
+    assert [s for *_, s in ex.pair_scores(1, 32)] == pytest.approx(expected.tolist(), abs=1e-6)
+    ex.select(2, 32)
+    assert "reranker score" in ex.pairs_html.value
+    out = ex.export()
+    assert out is not None and out.name == "L2-d32"
+    st = STCrossEncoder(str(out), device="cpu")
+    assert st.model.config.num_hidden_layers == 2

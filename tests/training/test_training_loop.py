@@ -1,4 +1,5 @@
-"""The loop: log layout, exact resume, interruption, NaN stop, collapse (seed card 004), emissions."""
+"""The loop: log layout, exact resume, interruption, NaN stop, collapse verdicts (seed card 004),
+emissions."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import torch
 from workbench.evaluators import EmbeddingSimilarityEvaluator
 from workbench.losses import LOSSES
 from workbench.models.bi_encoder import BiEncoder
-from workbench.training import NonFiniteLossError, TrainConfig, read_log, train
+from workbench.models.specs import tiny_bert
+from workbench.training import TrainConfig, read_log, train
 from workbench.training import emissions as emissions_mod
 from workbench.training.checkpoint import list_checkpoints
 
@@ -111,33 +113,53 @@ def test_nan_loss_stops_at_once_with_a_diagnostic(tiny_encoder, stsb_small, tmp_
     with torch.no_grad():
         tiny_encoder.transformer.embeddings.word_embeddings.weight[:] = float("nan")
     before = _weights(tiny_encoder)
-    with pytest.raises(NonFiniteLossError, match="training loss is nan at step 1"):
-        train(tiny_encoder, LOSSES["CoSENTLoss"](tiny_encoder), stsb_small, _config(tmp_path))
+    result = train(tiny_encoder, LOSSES["CoSENTLoss"](tiny_encoder), stsb_small, _config(tmp_path))
+    assert result.status == "degenerate" and result.global_step == 0
+    assert result.diagnosis.startswith("training loss is nan at step 1; training stopped")
+    assert result.findings[0] == {"level": "degenerate", "check": "divergence",
+                                  "message": result.findings[0]["message"]}
     diag = json.loads((tmp_path / "nonfinite_loss.json").read_text())
     assert diag["step"] == 1 and len(diag["batch_texts"]["sentence1"]) == 8
     assert diag["loss_parts"]["column_0"]["nonfinite_values"] > 0
     ln = "transformer.encoder.layer.0.output.LayerNorm.weight"
     torch.testing.assert_close(_weights(tiny_encoder)[ln], before[ln])
+    assert "NaN" in result.final_check["3"]["collapse"]
 
 
-def test_seed_card_004_collapse_is_caught(tiny_encoder, nli_small, tmp_path):
-    """An all-zero model under MNRL: loss flat at ln(candidates), constant embeddings, NaN metrics."""
+def test_seed_card_004_in_miniature_is_caught(tmp_path, nli_small):
+    """Seed card 004 in miniature: a 50-dim BERT whose (zeroed) weights give every text the
+    same embedding, trained with MNRL: loss constant at ln(2 x 8 candidates), NaN metrics."""
+    enc = BiEncoder.from_pretrained(tiny_bert(tmp_path / "bert50", hidden_size=50, heads=5))
     with torch.no_grad():
-        for p in tiny_encoder.parameters():
+        for p in enc.parameters():
             p.zero_()
     evaluator = EmbeddingSimilarityEvaluator(nli_small["anchor"][:16], nli_small["positive"][:16],
                                              [1.0, 0.0] * 8, name="sts-dev")
-    result = train(tiny_encoder, LOSSES["MultipleNegativesRankingLoss"](tiny_encoder), nli_small,
-                   _config(tmp_path, num_train_epochs=4, eval_steps=1, collapse_patience=3),
+    result = train(enc, LOSSES["MultipleNegativesRankingLoss"](enc), nli_small,
+                   _config(tmp_path / "run", num_train_epochs=4, eval_steps=1),
                    evaluators=[evaluator])
     assert result.status == "degenerate"
-    # evaluation 1 has one loss (flatness unknown); evaluations 2, 3, 4 are strikes 1, 2, 3
-    assert result.global_step == 4, "the run must stop at the third flat, collapsed evaluation"
+    assert result.global_step == 2, "two collapsed evaluations in a row stop the run"
     assert "flat at 2.7726" in result.diagnosis and "identical" in result.diagnosis
-    events = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
-    assert events[-1]["status"] == "degenerate"
+    events = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    verdict = next(e for e in events if e["type"] == "verdict")
+    assert verdict["status"] == "degenerate" and verdict["layers"]["3"]["collapse"]
     evals = [e for e in events if e["type"] == "eval"]
     assert evals[-1]["statuses"] == ["degenerate"] and evals[-1]["metrics"] == {}
+
+
+def test_collapse_with_a_noisy_loss_is_caught_in_two_evaluations(tiny_encoder, nli_small, tmp_path):
+    """lr 1000 (the issue's smoke run): the MNRL loss jumps around, never flat, yet the probe
+    embeddings point one way; two evaluations are enough to call it."""
+    result = train(tiny_encoder, LOSSES["MultipleNegativesRankingLoss"](tiny_encoder), nli_small,
+                   _config(tmp_path, max_steps=4, learning_rate=1000.0, eval_steps=2))
+    assert [h["step"] for h in result.health] == [2, 4]
+    assert not any(h["loss_flat"] for h in result.health)
+    assert result.status == "degenerate", result.health
+    assert "point one way" in result.diagnosis and "zero-shot" in result.diagnosis
+    assert "2 evaluations in a row (steps 2, 4)" in result.diagnosis
+    cosines = [h["probe_mean_cosine"] for h in result.health]
+    assert min(cosines) > 0.99 and f"{cosines[-1]:.4f}" in result.diagnosis
 
 
 def test_healthy_run_is_not_flagged_and_emissions_failure_is_tolerated(
@@ -150,6 +172,7 @@ def test_healthy_run_is_not_flagged_and_emissions_failure_is_tolerated(
                    _config(tmp_path, num_train_epochs=1, eval_steps=1, collapse_patience=1,
                            track_emissions=True))
     assert result.status == "ok" and result.diagnosis is None and result.global_step == 4
+    assert result.findings == [] and not any(v["collapse"] for v in result.final_check.values())
     assert all(h["strikes"] == 0 for h in result.health) and len(result.health) == 4
     assert result.emissions["status"] == "unknown" and "no power" in result.emissions["error"]
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from workbench.cli.cuts import add_pick, add_task_options, run_task_grid
 from workbench.cli.runs import add_compare, add_run, add_sweep, positive_int, take_params
 from workbench.errors import FolderError, WorkbenchError
 from workbench.runs.execute import timestamped_dir
@@ -22,9 +23,16 @@ GRID_COLUMNS = ["layer", "dim", "spearman_cosine", "pearson_cosine", "latency_ms
                 "bytes_per_vector", "status"]
 
 
+def add_pickle_switch(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-pickle-weights", action="store_true",
+                        help="also read pytorch_model.bin (torch's restricted weights_only "
+                             "unpickler) when a model has no safetensors")
+
+
 # ---- grid ---------------------------------------------------------------------------------
 def add_grid(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("grid", help="Spearman (cosine) of every (layer, dim) cell, one encode pass")
+    p = sub.add_parser("grid", help="quality and cost of every (layer, dim[, precision]) cell, "
+                                    "one encode pass per text set")
     p.add_argument("model", help="model folder, Hub id or alias (minilm-l6)")
     p.add_argument("--data", default="stsb", help="dataset name or .parquet/.csv file (default stsb)")
     p.add_argument("--split", default="test", help="split (default test)")
@@ -32,9 +40,12 @@ def add_grid(sub: argparse._SubParsersAction) -> None:
                    "powers of two below it)")
     p.add_argument("--layers", type=int, nargs="+", help="layers 1..L (default all)")
     p.add_argument("--max-samples", type=positive_int, help="keep the first N pairs")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="encode precision (bf16: long corpora, several times faster on CPU)")
     p.add_argument("--no-latency", action="store_true", help="skip the per-depth timing")
     p.add_argument("--out", type=Path, help="output folder (default runs/<time>-grid-<model>)")
+    add_pickle_switch(p)
+    add_task_options(p)
     p.set_defaults(func=run_grid)
 
 
@@ -46,12 +57,15 @@ def run_grid(args: argparse.Namespace) -> int:
     from workbench.models.bi_encoder import BiEncoder
     from workbench.models.specs import check_cells
 
+    if args.task:
+        out = args.out or timestamped_dir("grid", args.model, *map(str, args.task))
+        return run_task_grid(args, out)
     out = args.out or timestamped_dir("grid", args.model, args.data, args.split)
     if (out / "grid.csv").exists():
         raise FolderError(f"--out {out} already holds a grid.csv; give a new folder")
     check_cells(args.model, args.layers or (), args.dims or ())
     dataset = load_dataset(args.data, args.split, max_samples=args.max_samples, task="pair-score")
-    encoder = BiEncoder.from_pretrained(args.model)
+    encoder = BiEncoder.from_pretrained(args.model, allow_pickle_weights=args.allow_pickle_weights)
     frame = grid(encoder, dataset, dims=args.dims, layers=args.layers, precision=args.precision,
                  measure_latency=not args.no_latency)
     out.mkdir(parents=True, exist_ok=True)
@@ -64,31 +78,53 @@ def run_grid(args: argparse.Namespace) -> int:
 
 # ---- export -------------------------------------------------------------------------------
 def add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="standalone model of the first K layers and first D dims")
+    p = sub.add_parser("export", help="standalone model of the first K layers and first D dims "
+                                         "(a cross-encoder: the first K layers)")
     p.add_argument("model", help="model folder, Hub id or alias (minilm-l6)")
-    p.add_argument("--layers", type=int, required=True, help="keep layers 1..K")
+    p.add_argument("--layers", type=int, help="keep layers 1..K (or take them from --cut)")
+    p.add_argument("--cut", type=int, metavar="ID",
+                   help="take layers and dims from cell ID of MODEL/cuts.json (see the card)")
     p.add_argument("--dim", type=int, help="keep the first D dimensions (default all)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--batch-size", type=positive_int, default=32,
                    help="batch size of the timing encode")
     p.add_argument("--repeats", type=positive_int, default=3, help="timing repeats (best of)")
     p.add_argument("--sample", type=positive_int, default=256, help="STSB test sentences timed")
+    add_pickle_switch(p)
     p.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from workbench.models import st_format
+    from workbench.models.bi_encoder import BiEncoder
+    from workbench.models.cross_encoder import CrossEncoder
     from workbench.models.export import check_export_out, export_cut, sample_texts
-    from workbench.models.specs import check_cells
+    from workbench.models.specs import check_cells, resolve_model
 
+    if args.cut is not None:
+        from workbench.reports.cuts import read_cut
+
+        cell = read_cut(args.model, args.cut)
+        args.layers, args.dim = cell["layer"], args.dim or cell["dim"]
+        print(f"cut {args.cut}: layer {cell['layer']}, dim {cell['dim']}, {cell['precision']}"
+              + (f" (quantize the corpus with the same precision: {cell['bytes_per_vector']} "
+                 "bytes per vector)" if cell["precision"] != "fp32" else ""))
+    if args.layers is None:  # argparse's usage-error exit code
+        print("error: workbench export needs --layers K (or --cut ID)", file=sys.stderr)
+        return 2
     check_export_out(args.out, args.model)
     check_cells(args.model, [args.layers], [args.dim] if args.dim is not None else ())
-    result = export_cut(args.model, args.layers, args.dim, args.out, texts=sample_texts(args.sample),
+    if st_format.is_cross_encoder(resolve_model(args.model)):  # a reranker: cut to K layers
+        model = CrossEncoder.from_pretrained(args.model)
+    else:
+        model = BiEncoder.from_pretrained(args.model, allow_pickle_weights=args.allow_pickle_weights)
+    result = export_cut(model, args.layers, args.dim, args.out, texts=sample_texts(args.sample),
                         batch_size=args.batch_size, repeats=args.repeats)
     print(result.summary())
     return 0
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_grid, add_export, add_run, add_sweep,
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_grid, add_export, add_pick, add_run, add_sweep,
                                                                add_compare]
 
 

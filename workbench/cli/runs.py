@@ -13,6 +13,10 @@ from workbench.errors import FolderError, ParameterError
 from workbench.runs import execute as runs
 from workbench.runs import preflight
 from workbench.runs.record import status_line
+from workbench.runs.verdict import read_verdict
+
+STRICT_EXIT = 3
+"""Exit code of ``--strict`` when a finished run's verdict is warning or degenerate."""
 
 PARAM_FLAGS = ("-p", "--param")
 
@@ -50,6 +54,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="do not print the cells and the training progress as the run goes")
     p.add_argument("--log-output", action="store_true",
                    help="also stream the notebook's own output (prints, bars) to the terminal")
+    p.add_argument("--strict", action="store_true",
+                   help=f"exit {STRICT_EXIT} when a run's health verdict is not ok "
+                        "(warning or degenerate)")
 
 
 def add_run(sub: argparse._SubParsersAction) -> None:
@@ -87,13 +94,23 @@ def _execute(args: argparse.Namespace, params: dict[str, Any], out: Path | None 
     return run_dir
 
 
+def _verdict(run_dir: Path) -> bool:
+    """Print the run's one-line health verdict; True when it is ``ok``."""
+    status, line = read_verdict(run_dir)
+    print(line)
+    return status == "ok"
+
+
 def run_run(args: argparse.Namespace) -> int:
     """Every check (``runs.plan_run``) passes before anything is written or printed."""
     params = overrides(args.experiment, args.param)
     runs.plan_run(args.experiment, args.preset, params, args.out, args.resume)
     if args.resume is not None and (note := status_line(args.resume)):
         print(f"resuming {args.resume}: {note}")
-    return 0 if _execute(args, params, args.out, args.resume) else 1
+    run_dir = _execute(args, params, args.out, args.resume)
+    if run_dir is None:
+        return 1
+    return 0 if _verdict(run_dir) or not args.strict else STRICT_EXIT
 
 
 def add_sweep(sub: argparse._SubParsersAction) -> None:
@@ -143,17 +160,18 @@ def run_sweep(args: argparse.Namespace) -> int:
         runs.plan_run(args.experiment, args.preset, {**fixed, **point})
     if args.out is not None:
         preflight.check_out_dir(args.out.expanduser().resolve())
-    done, failed = [], 0
+    done, failed, unhealthy = [], 0, 0
     for i, point in enumerate(points, 1):
         print(f"[{i}/{len(points)}] {args.experiment} {point}")
         run_dir = _execute(args, {**fixed, **point})
         done += [run_dir] if run_dir else []
         failed += run_dir is None
+        unhealthy += run_dir is not None and not _verdict(run_dir)
     out = args.out or runs.timestamped_dir("sweep", args.experiment, args.preset)
     if done:
         _write_comparison(done, out)
-    print(f"{len(done)} run(s) finished, {failed} failed")
-    return 1 if failed else 0
+    print(f"{len(done)} run(s) finished ({unhealthy} not healthy), {failed} failed")
+    return 1 if failed else (STRICT_EXIT if args.strict and unhealthy else 0)
 
 
 def add_compare(sub: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""Evaluators: similarity, binary classification, cross-encoder correlation, the layer x dim grid.
+"""Evaluators: similarity, binary classification, retrieval, cross-encoder correlation, the grid.
 
 Every evaluator is a callable returning an ``EvalResult`` (metrics keyed like the seed cards,
 primary metric, status "ok" | "degenerate", diagnosis); each module's ``compute`` takes arrays.
@@ -11,10 +11,11 @@ from workbench.evaluators.binary_classification import BinaryClassificationEvalu
 from workbench.evaluators.ce_correlation import CECorrelationEvaluator
 from workbench.evaluators.grid import cut_layers, default_dims, grid
 from workbench.evaluators.health import diagnose_embeddings, diagnose_scores, embedding_health
+from workbench.evaluators.retrieval import RetrievalEvaluator
 from workbench.evaluators.similarity import EmbeddingSimilarityEvaluator
 
 __all__ = [
     "DEGENERATE", "OK", "BinaryClassificationEvaluator", "CECorrelationEvaluator",
-    "EmbeddingSimilarityEvaluator", "EvalResult", "cut_layers", "default_dims",
+    "EmbeddingSimilarityEvaluator", "EvalResult", "RetrievalEvaluator", "cut_layers", "default_dims",
     "diagnose_embeddings", "diagnose_scores", "embedding_health", "grid",
 ]

@@ -4,7 +4,8 @@ Seed card 004 is the failure to catch: an untrained model whose embeddings colla
 correlation NaN, written into a card as if it were a result. Constant inputs make Pearson and
 Spearman undefined (0/0), so these checks run before any metric is reported.
 
-``embedding_health`` is also the statistic the trainer's collapse check reads.
+``embedding_health`` is also the statistic the trainer's collapse check reads, and
+``probe_collapse`` the rule it applies (against the zero-shot model's statistics).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ def embedding_health(emb: Any) -> dict[str, Any]:
 
     Returns ``n``, ``dim``, ``nonfinite_rows``, ``identical`` (every row equals the first),
     ``per_dim_std`` (array (D,), population std), ``std_max``, ``std_mean``, ``mean_abs``,
-    ``mean_norm`` and ``mean_pairwise_cosine``: the exact mean of cos(u_i, u_j) over i != j,
-    from (||sum_i u_i||^2 - sum_i ||u_i||^2) / (N (N - 1)) with u_i = e_i / ||e_i||, in O(N D).
+    ``mean_norm``, ``mean_pairwise_cosine``: the exact mean of cos(u_i, u_j) over i != j,
+    from (||sum_i u_i||^2 - sum_i ||u_i||^2) / (N (N - 1)) with u_i = e_i / ||e_i||, in O(N D),
+    and ``participation_ratio`` (see :func:`participation_ratio`).
     """
     e = _as_array(emb)
     if e.ndim != 2:
@@ -43,7 +45,8 @@ def embedding_health(emb: Any) -> dict[str, Any]:
     if len(good) == 0:
         nan = float("nan")
         return {**stats, "per_dim_std": np.full(dim, np.nan), "std_max": nan, "std_mean": nan,
-                "mean_abs": nan, "mean_norm": nan, "mean_pairwise_cosine": nan}
+                "mean_abs": nan, "mean_norm": nan, "mean_pairwise_cosine": nan,
+                "participation_ratio": nan}
     std = good.std(axis=0)
     norms = np.linalg.norm(good, axis=1)
     unit = good / np.where(norms > 0, norms, 1.0)[:, None]
@@ -53,7 +56,20 @@ def embedding_health(emb: Any) -> dict[str, Any]:
     mean_cos = (total - self_sim) / (m * (m - 1)) if m > 1 else 1.0
     return {**stats, "per_dim_std": std, "std_max": float(std.max()), "std_mean": float(std.mean()),
             "mean_abs": float(np.abs(good).mean()), "mean_norm": float(norms.mean()),
-            "mean_pairwise_cosine": float(mean_cos)}
+            "mean_pairwise_cosine": float(mean_cos), "participation_ratio": participation_ratio(good)}
+
+
+def participation_ratio(emb: np.ndarray) -> float:
+    """Effective number of directions the (centred) embeddings vary along.
+
+    PR = (sum_k s_k^2)^2 / sum_k s_k^4 over the singular values s_k of E - mean(E) (Gao et al.
+    2017, "A theory of multineuronal dimensionality"): D for isotropic spread, 1 when all the
+    variance lies on one line (rank collapse). 0 for constant embeddings.
+    """
+    centred = emb - emb.mean(axis=0, keepdims=True)
+    var = np.linalg.svd(centred, compute_uv=False) ** 2
+    total = float(var.sum())
+    return total ** 2 / float(np.square(var).sum()) if total > 0 else 0.0
 
 
 def diagnose_embeddings(emb: Any, what: str = "embeddings",
@@ -91,4 +107,54 @@ def diagnose_scores(scores: Any, what: str = "predictions",
     std = float(s.std())
     if std <= rtol * max(float(np.abs(s).mean()), np.finfo(np.float64).tiny):
         return f"all {n:,} {what} nearly identical (mean {s.mean():.6g}, std {std:.1e})"
+    return None
+
+
+COLLAPSE_COSINE = 0.99
+"""Mean pairwise cosine above which vectors lie within ~8 degrees of each other (arccos 0.99)."""
+SPREAD_DROP = 10.0
+"""... and their spread (1 - mean cosine) is this many times smaller than the zero-shot model's."""
+RANK_COLLAPSE = 3.0
+"""Participation ratio at or below which the variance lies in about three directions or fewer ..."""
+RANK_DROP = 3.0
+"""... where the zero-shot model spread it over at least this many times more."""
+SCORE_DROP = 100.0
+"""One-column outputs (cross-encoder scores) whose std fell this many times count as constant."""
+
+
+def probe_collapse(stats: dict[str, Any], baseline: dict[str, Any] | None = None,
+                   cosine: float = COLLAPSE_COSINE, what: str = "probe embeddings") -> str | None:
+    """Why embeddings with ``stats`` (from :func:`embedding_health`) collapsed, or ``None``.
+
+    Absolute: NaN/inf rows, every row identical. Against ``baseline`` (the same statistics of
+    the zero-shot model on the same texts; without it the absolute thresholds alone decide):
+    one direction (mean cosine > ``cosine`` and spread 1 - cos down ``SPREAD_DROP``x), rank
+    collapse (participation ratio <= ``RANK_COLLAPSE`` and down ``RANK_DROP``x), or for
+    one-column outputs a std down ``SCORE_DROP``x. A model that started that way is not flagged
+    by the relative rules: a random model's quality is judged by its metrics, not its geometry.
+    """
+    n = stats["n"]
+    if stats["nonfinite_rows"]:
+        return f"{stats['nonfinite_rows']:,} of {n:,} {what} contain NaN or inf"
+    if stats["identical"] or stats["std_max"] == 0:
+        return f"all {n:,} {what} identical (std 0.0)"
+    if stats["std_max"] <= NEAR_CONSTANT_RTOL * stats["mean_abs"]:
+        return f"all {n:,} {what} nearly identical (max per-dim std {stats['std_max']:.1e})"
+    base = baseline or {}
+    if stats["dim"] == 1:
+        before = base.get("std_max")
+        if before and stats["std_max"] * SCORE_DROP <= before:
+            return (f"{what} nearly constant (std {stats['std_max']:.2e}, "
+                    f"zero-shot {before:.2e})")
+        return None
+    cos, spread = stats["mean_pairwise_cosine"], 1.0 - stats["mean_pairwise_cosine"]
+    was = base.get("mean_pairwise_cosine")
+    if cos > cosine and (was is None or spread * SPREAD_DROP <= 1.0 - was):
+        zero_shot = f", zero-shot {was:.4f}" if was is not None else ""
+        return f"{what} point one way (mean pairwise cosine {cos:.4f} > {cosine}{zero_shot})"
+    pr, pr_was = stats["participation_ratio"], base.get("participation_ratio")
+    if pr <= RANK_COLLAPSE and (pr_was is None or pr * RANK_DROP <= pr_was):
+        zero_shot = f"; zero-shot {pr_was:.1f}" if pr_was is not None else ""
+        return (f"{what} rank-collapsed (participation ratio {pr:.2f} of {stats['dim']} "
+                f"dimensions{zero_shot})")
     return None

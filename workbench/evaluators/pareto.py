@@ -59,3 +59,12 @@ def cheapest_within(grid: pd.DataFrame, tolerance: float, metric: str = DEFAULT_
         return None
     order = [cost, "bytes_per_vector"] if "bytes_per_vector" in ok.columns else [cost]
     return ok.sort_values(order).iloc[0]
+
+
+def cheapest_pipeline(frame: pd.DataFrame, within: float = 0.05, metric: str = "ndcg@10",
+                      cost: str = "latency_ms_per_query") -> pd.Series | None:
+    """The cheapest pipeline whose ``metric`` is at least ``(1 - within)`` x the best one's."""
+    if frame.empty or not np.isfinite(frame[metric]).any():
+        return None
+    good = frame[frame[metric] >= (1.0 - within) * frame[metric].max()]
+    return good.sort_values([cost, metric], ascending=[True, False]).iloc[0]

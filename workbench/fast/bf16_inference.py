@@ -37,7 +37,7 @@ class _FusedBiasLinear(nn.Linear):
 
 
 @functools.cache
-def _fused_linear_works() -> bool:
+def fused_linear_works() -> bool:
     """Whether this torch build has the oneDNN linear and it matches ``F.linear`` (no RNG used)."""
     x, w = torch.ones(2, 4, dtype=torch.bfloat16), torch.full((3, 4), 0.5, dtype=torch.bfloat16)
     b = torch.arange(3, dtype=torch.bfloat16)
@@ -50,7 +50,7 @@ def _fused_linear_works() -> bool:
 
 def _fuse_linear_bias(model: nn.Module) -> nn.Module:
     """Swap every plain ``nn.Linear`` of a CPU bf16 ``model`` to :class:`_FusedBiasLinear`."""
-    if torch.backends.mkldnn.is_available() and _fused_linear_works():
+    if torch.backends.mkldnn.is_available() and fused_linear_works():
         for module in model.modules():
             if type(module) is nn.Linear:
                 module.__class__ = _FusedBiasLinear

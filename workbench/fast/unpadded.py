@@ -1,58 +1,38 @@
-"""Padding-free training forward for BERT encoders: the same function, without the padding work.
+"""Padding-free forward of transformer encoders: the same function, without the padding work.
 
-Hugging Face's ``BertModel`` runs every linear layer, LayerNorm, GELU and dropout over the padded
+Hugging Face's encoders run every linear layer, LayerNorm, GELU and dropout over the padded
 ``(batch, longest, hidden)`` block; on STSB batches of 16 only about 45% of those positions are
 real tokens. Here every per-token op runs on the real tokens only, gathered into one
 ``(tokens, hidden)`` matrix; only attention gathers them back into padded blocks, and on the CPU
 into buckets of sequences of similar length, each padded to its own longest (same key mask as
 Hugging Face's): on 384 NLI sentences of 15.6 tokens on average, padded to 86, that cuts the
-``L^2`` attention work and its dropout draws several-fold. Per-token ops do not mix positions and padded
-keys are masked, so each real token's hidden states equal Hugging Face's up to float rounding;
-only the dropout masks differ (fewer random draws), which is the same distribution.
+``L^2`` attention work and its dropout draws several-fold. Per-token ops do not mix positions and
+padded keys are masked, so each real token's hidden states equal Hugging Face's up to float
+rounding; only the dropout masks differ (fewer random draws), which is the same distribution.
 
-Used by ``BiEncoder.forward`` while the transformer trains (``supports`` decides), and by
-``CrossEncoder.forward`` while a ``BertForSequenceClassification`` trains (``supports_classifier``,
-:func:`classifier_logits`); inference and evaluation keep the reference padded forward.
+Which encoders and how to read them: :mod:`workbench.fast.registry` (BERT, RoBERTa, XLM-R,
+DistilBERT, MPNet). Used by ``BiEncoder.forward`` while the transformer trains (``supports``
+decides), by ``CrossEncoder.forward`` for a registered classifier (``supports_classifier``,
+:func:`classifier_logits`), and by :mod:`workbench.fast.inference` (encoding).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-ATTENTION_PARTS = ("query", "key", "value", "dropout", "scaling", "num_attention_heads",
-                   "attention_head_size")
-"""What ``_attention`` reads from a ``BertSelfAttention`` (``scaling`` arrived with the attention
-refactor of transformers 4.48+); a version without them keeps the reference forward."""
-
-
-def has_parts(transformer: nn.Module) -> bool:
-    """Whether the installed transformers' BERT blocks expose what this path reads."""
-    layers = getattr(getattr(transformer, "encoder", None), "layer", None)
-    if not layers:
-        return False
-    block = layers[0]
-    attn = getattr(getattr(block, "attention", None), "self", None)
-    return (attn is not None and all(hasattr(attn, p) for p in ATTENTION_PARTS)
-            and all(hasattr(block, p) for p in ("intermediate", "output"))
-            and hasattr(block.attention, "output"))
+from workbench.fast import registry
+from workbench.fast.registry import Architecture, BlockWeights
 
 
 def supports(transformer: nn.Module, features: dict[str, Tensor]) -> bool:
-    """A plain bidirectional ``BertModel`` (absolute positions) and features this path handles."""
-    cfg = getattr(transformer, "config", None)
-    if type(transformer).__name__ != "BertModel" or cfg is None or not has_parts(transformer):
-        return False
-    plain = (not cfg.is_decoder and not getattr(cfg, "add_cross_attention", False)
-             and getattr(cfg, "position_embedding_type", "absolute") == "absolute"
-             and not getattr(cfg, "chunk_size_feed_forward", 0)
-             and not getattr(transformer, "gradient_checkpointing", False))
+    """A registered encoder (:mod:`workbench.fast.registry`) and features this path handles."""
     known = set(features) <= {"input_ids", "attention_mask", "token_type_ids"}
-    return plain and known and "attention_mask" in features
+    return known and "attention_mask" in features and registry.lookup(transformer) is not None
 
 
 def repad(tokens: Tensor, keep: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -60,18 +40,6 @@ def repad(tokens: Tensor, keep: Tensor, shape: tuple[int, int]) -> Tensor:
     batch, length = shape
     out = tokens.new_zeros(batch * length, tokens.shape[-1]).index_copy(0, keep, tokens)
     return out.view(batch, length, -1)
-
-
-def _embed(emb: nn.Module, features: dict[str, Tensor], keep: Tensor) -> Tensor:
-    """``BertEmbeddings`` on the real tokens: word + token type + position, LayerNorm, dropout."""
-    ids = features["input_ids"]
-    batch, length = ids.shape
-    positions = emb.position_ids[0, :length].expand(batch, length).reshape(-1)[keep]
-    types = features.get("token_type_ids")
-    types = (torch.zeros_like(positions) if types is None else types.reshape(-1)[keep])
-    hidden = emb.word_embeddings(ids.reshape(-1)[keep]) + emb.token_type_embeddings(types)
-    hidden = hidden + emb.position_embeddings(positions)
-    return emb.dropout(emb.LayerNorm(hidden))
 
 
 BUCKET_SEQUENCES = 16  # sequences per attention bucket on the CPU (one bucket elsewhere: GPU launches)
@@ -88,12 +56,13 @@ class Layout:
     its gradient never accumulate into one row: fast on CUDA too), ``sizes`` the buckets'
     ``(sequences, longest)``, ``masks`` their key masks, ``seqs`` the sequences bucket after
     bucket and ``seq_order`` the inverse permutation (back to batch order). ``starts`` is each
-    sequence's first token row (its ``[CLS]`` under right padding).
+    sequence's first token row (its ``[CLS]`` under right padding), ``lengths`` its token count.
     """
 
     keep: Tensor
     shape: tuple[int, int]
     starts: Tensor
+    lengths: Tensor
     slot: Tensor
     sizes: list[tuple[int, int]]
     masks: list[Tensor]
@@ -107,7 +76,8 @@ def _buckets(lengths: Tensor, per_bucket: int) -> list[Tensor]:
     return list(lengths.argsort(descending=True, stable=True).split(per_bucket))
 
 
-def _layout(features: dict[str, Tensor]) -> Layout:
+def layout(features: dict[str, Tensor]) -> Layout:
+    """The :class:`Layout` of a padded batch (its ``attention_mask``)."""
     mask = features["attention_mask"]
     lengths = (mask != 0).sum(1)
     starts = lengths.cumsum(0) - lengths
@@ -123,42 +93,67 @@ def _layout(features: dict[str, Tensor]) -> Layout:
     real = (rows >= 0).nonzero().squeeze(1)
     slot = torch.empty_like(real).index_copy_(0, rows[real], real)
     return Layout(mask.reshape(-1).nonzero().squeeze(1), (mask.shape[0], mask.shape[1]), starts,
-                  slot, sizes, masks, order, order.argsort())
+                  lengths, slot, sizes, masks, order, order.argsort())
 
 
-def _attention(attn: nn.Module, hidden: Tensor, layout: Layout, rows: Tensor | None = None) -> Tensor:
-    """``BertSelfAttention`` (scaled dot product, key padding mask) on real-token rows, bucket by
-    bucket: each real query sees exactly the real keys of its own sequence.
+_layout = layout
+
+
+def _dropout(x: Tensor, p: float) -> Tensor:
+    return F.dropout(x, p, training=True) if p > 0 else x
+
+
+def _masks(layout: Layout, bias: Tensor | None, dtype: torch.dtype) -> list[Tensor]:
+    """Per bucket: the boolean key mask, or (with a bias) bias + large negative at padding keys."""
+    if bias is None:
+        return layout.masks
+    bias = bias.to(dtype)
+    return [bias[..., :n, :n].masked_fill(~m, torch.finfo(dtype).min)
+            for m, (_, n) in zip(layout.masks, layout.sizes, strict=True)]
+
+
+def attention(w: BlockWeights, hidden: Tensor, layout: Layout, masks: list[Tensor],
+              rows: Tensor | None = None, linear: Callable = F.linear) -> Tensor:
+    """Multi-head scaled dot-product attention on real-token rows, bucket by bucket: each real
+    query sees exactly the real keys of its own sequence (``masks``: :func:`_masks`).
 
     ``rows`` (one index per sequence, e.g. each ``[CLS]``): only those rows query, the others
-    still serve as keys and values; returns ``(batch, hidden)`` then.
+    still serve as keys and values; returns ``(batch, hidden)`` in batch order then.
     """
-    heads, size = attn.num_attention_heads, attn.attention_head_size
-    projections = (attn.key, attn.value) if rows is not None else (attn.query, attn.key, attn.value)
-    fused = F.linear(hidden, torch.cat([p.weight for p in projections]),  # one GEMM for all
-                     torch.cat([p.bias for p in projections]))
+    weight, bias = w.qkv
+    width = weight.shape[0] // 3
+    size = width // w.heads
+    parts = 3 if rows is None else 2
+    fused = linear(hidden, weight[-parts * width:], bias[-parts * width:])  # one GEMM for all
     slots = sum(n * longest for n, longest in layout.sizes)
     fused = fused.new_zeros(slots, fused.shape[1]).index_copy(0, layout.slot, fused)
     chunks = fused.split([n * longest for n, longest in layout.sizes])
     if rows is not None:  # the query rows, bucket by bucket
-        queries = attn.query(hidden[rows]).index_select(0, layout.seqs).view(-1, heads, 1, size)
+        queries = linear(hidden[rows], weight[:width], bias[:width])
+        queries = queries.index_select(0, layout.seqs).view(-1, w.heads, 1, size)
         queries = queries.split([n for n, _ in layout.sizes])
-    dropout = attn.dropout.p if attn.training else 0.0
     outs = []
     for i, ((n, longest), chunk) in enumerate(zip(layout.sizes, chunks, strict=True)):
-        x = chunk.view(n, longest, len(projections), heads, size).permute(2, 0, 3, 1, 4)
+        x = chunk.view(n, longest, parts, w.heads, size).permute(2, 0, 3, 1, 4)
         q, k, v = x.unbind(0) if rows is None else (queries[i], *x.unbind(0))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=layout.masks[i],
-                                             scale=attn.scaling, dropout_p=dropout)
-        outs.append(out.transpose(1, 2).reshape(-1, heads * size))
+        mask = masks[i] if rows is None or masks[i].dtype == torch.bool else masks[i][..., :1, :]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=w.scaling,
+                                             dropout_p=w.dropout[0])
+        outs.append(out.transpose(1, 2).reshape(-1, width))
     return torch.cat(outs).index_select(0, layout.seq_order if rows is not None else layout.slot)
 
 
-def _layer(layer: nn.Module, hidden: Tensor, layout: Layout, rows: Tensor | None = None) -> Tensor:
-    """One ``BertLayer``: attention, its output block, then the feed-forward block."""
-    attended = _attention(layer.attention.self, hidden, layout, rows)
-    attended = layer.attention.output(attended, hidden if rows is None else hidden[rows])
-    return layer.output(layer.intermediate(attended), attended)
+def block(w: BlockWeights, hidden: Tensor, layout: Layout, masks: list[Tensor],
+          rows: Tensor | None = None, linear: Callable = F.linear) -> Tensor:
+    """One post-LN block (:class:`BlockWeights`): attention, output map, residual + LayerNorm,
+    then the feed-forward map, residual + LayerNorm."""
+    attended = attention(w, hidden, layout, masks, rows, linear)
+    residual = hidden if rows is None else hidden[rows]
+    width = (residual.shape[-1],)
+    x = _dropout(linear(attended, *w.out), w.dropout[1])
+    x = F.layer_norm(x + residual, width, *w.norm1)
+    y = _dropout(linear(w.act(linear(x, *w.up)), *w.down), w.dropout[2])
+    return F.layer_norm(y + x, width, *w.norm2)
 
 
 def hidden_states(transformer: nn.Module, features: dict[str, Tensor],
@@ -168,42 +163,69 @@ def hidden_states(transformer: nn.Module, features: dict[str, Tensor],
     ``keep`` indexes the real tokens in the flattened ``(batch * longest)`` layout; pass both to
     :func:`repad` to get Hugging Face's ``hidden_states[k]`` (zeros at padding).
     """
-    layout = _layout(features)
-    return _states(transformer, features, layout, depth), layout.keep
+    arch = registry.lookup(transformer)
+    plan = layout(features)
+    return _states(arch, transformer, features, plan, depth), plan.keep
 
 
-def _states(bert: nn.Module, features: dict[str, Tensor], layout: Layout,
+def _states(arch: Architecture, model: nn.Module, features: dict[str, Tensor], plan: Layout,
             depth: int | None) -> list[Tensor]:
-    """Embeddings, then layers ``1..depth``, on ``layout``'s real-token rows."""
-    states = [_embed(bert.embeddings, features, layout.keep)]
-    layers = bert.encoder.layer
-    for layer in layers[:len(layers) if depth is None else depth]:
-        states.append(_layer(layer, states[-1], layout))
+    """Embeddings, then blocks ``1..depth``, on ``plan``'s real-token rows (autograd on)."""
+    states = [arch.embed(model, features, plan.keep)]
+    blocks = arch.blocks(model)
+    masks = _masks(plan, bias_for(arch, model, plan), states[0].dtype)
+    for layer in blocks[:len(blocks) if depth is None else depth]:
+        states.append(block(arch.weights(layer), states[-1], plan, masks))
     return states
 
 
+def bias_for(arch: Architecture, model: nn.Module, plan: Layout) -> Tensor | None:
+    """The architecture's attention bias for the longest bucket (``None`` if it has none)."""
+    if arch.bias is None:
+        return None
+    return arch.bias(model, max(longest for _, longest in plan.sizes))
+
+
 def supports_classifier(model: nn.Module, features: dict[str, Tensor]) -> bool:
-    """A ``BertForSequenceClassification`` (with its pooler) and features with ``[CLS]`` first."""
-    bert = getattr(model, "bert", None)
-    if (type(model).__name__ != "BertForSequenceClassification" or bert is None
-            or getattr(bert, "pooler", None) is None or not supports(bert, features)):
+    """A registered classification model and features with the first token real in every row."""
+    found = registry.lookup_classifier(model)
+    if found is None or not supports(found[0].base(model), features):
         return False
     return bool(features["attention_mask"][:, 0].all())  # right padding: [CLS] is real
 
 
 def classifier_logits(model: nn.Module, features: dict[str, Tensor]) -> Tensor:
-    """``BertForSequenceClassification(**features).logits`` without the padding work.
+    """``model(**features).logits`` of a sequence classifier without the padding work.
 
-    Layers ``1..L-1`` run on the real tokens; the last layer computes only the ``[CLS]`` rows (the
-    pooler reads nothing else; every token still serves as a key and value). Then, as Hugging
-    Face: pooler (dense + tanh on ``[CLS]``), dropout, classifier. ``token_type_ids`` mark pairs.
+    Blocks ``1..L-1`` run on the real tokens; the last block computes only the first-token rows
+    (the heads read nothing else; every token still serves as a key and value). Then the
+    model's own head (BERT: pooler, dropout, classifier). ``token_type_ids`` mark pairs.
     """
-    bert, layers = model.bert, model.bert.encoder.layer
-    layout = _layout(features)
-    states = _states(bert, features, layout, len(layers) - 1)
-    last = _layer(layers[-1], states[-1], layout, rows=layout.starts)  # [CLS] rows query
-    pooled = bert.pooler(last.unsqueeze(1))  # the pooler reads position 0
-    return model.classifier(model.dropout(pooled))
+    classifier, arch = registry.lookup_classifier(model)
+    depth = len(arch.blocks(classifier.base(model)))
+    return classifier_layer_logits(model, features, [depth])[depth].unsqueeze(-1)
+
+
+def classifier_layer_logits(model: nn.Module, features: dict[str, Tensor],
+                            layers: Sequence[int]) -> dict[int, Tensor]:
+    """``{k: logits (B,)}``: the model's head on layer ``k``'s first-token state.
+
+    One padding-free pass up to the deepest layer asked for; that layer computes only its
+    first-token rows (as :func:`classifier_logits`). Layer ``k``'s logit is what the model cut to
+    its first ``k`` blocks outputs (up to dropout draws).
+    """
+    classifier, arch = registry.lookup_classifier(model)
+    base = classifier.base(model)
+    blocks, plan = arch.blocks(base), layout(features)
+    deepest = max(layers)
+    if min(layers) < 1 or deepest > len(blocks):
+        raise ValueError(f"layers {sorted(layers)} not in 1..{len(blocks)}")
+    states = _states(arch, base, features, plan, deepest - 1)
+    cls = {k: states[k][plan.starts] for k in layers if k < deepest}
+    masks = _masks(plan, bias_for(arch, base, plan), states[-1].dtype)
+    cls[deepest] = block(arch.weights(blocks[deepest - 1]), states[-1], plan, masks,
+                         rows=plan.starts)
+    return {k: classifier.head(model, cls[k]).squeeze(-1) for k in sorted(cls)}
 
 
 def merge_columns(columns: Sequence[dict[str, Tensor]]) -> tuple[dict[str, Tensor], list[int]]:

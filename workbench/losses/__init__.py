@@ -7,6 +7,7 @@ Pick one by name: ``LOSSES["CoSENTLoss"](model)``; wrappers take the base loss:
 from __future__ import annotations
 
 from workbench.losses.adaptive_layer import AdaptiveLayerLoss
+from workbench.losses.adaptive_layer_ce import AdaptiveLayerCrossEncoderLoss
 from workbench.losses.base import EmbeddingLoss, LossError
 from workbench.losses.bce import BinaryCrossEntropyLoss
 from workbench.losses.cosent import CoSENTLoss
@@ -18,18 +19,19 @@ from workbench.losses.starbucks import StarbucksLoss, starbucks_schedule
 LOSSES: dict[str, type] = {
     cls.__name__: cls
     for cls in (MultipleNegativesRankingLoss, CoSENTLoss, BinaryCrossEntropyLoss, MatryoshkaLoss,
-                AdaptiveLayerLoss, Matryoshka2dLoss, StarbucksLoss)
+                AdaptiveLayerLoss, Matryoshka2dLoss, StarbucksLoss, AdaptiveLayerCrossEncoderLoss)
 }
 LOSSES["mnrl"] = MultipleNegativesRankingLoss
 LOSSES["cosent"] = CoSENTLoss
 LOSSES["bce"] = BinaryCrossEntropyLoss
 LOSSES["matryoshka"] = MatryoshkaLoss
 LOSSES["adaptive_layer"] = AdaptiveLayerLoss
+LOSSES["adaptive_layer_ce"] = AdaptiveLayerCrossEncoderLoss
 LOSSES["matryoshka_2d"] = Matryoshka2dLoss
 LOSSES["starbucks"] = StarbucksLoss
 
 __all__ = [
-    "LOSSES", "AdaptiveLayerLoss", "BinaryCrossEntropyLoss", "CoSENTLoss", "EmbeddingLoss",
+    "LOSSES", "AdaptiveLayerCrossEncoderLoss", "AdaptiveLayerLoss", "BinaryCrossEntropyLoss", "CoSENTLoss", "EmbeddingLoss",
     "LossError", "Matryoshka2dLoss", "MatryoshkaLoss", "MultipleNegativesRankingLoss",
     "StarbucksLoss", "starbucks_schedule",
 ]

@@ -71,6 +71,17 @@ def check_columns(name: str, n: int, columns: tuple[int, int | None]) -> None:
         raise LossError(f"{name} expects {want} text columns, got {n}")
 
 
+def pair_features(name: str, features: dict[str, Tensor] | Sequence[dict[str, Tensor]]
+                  ) -> dict[str, Tensor]:
+    """A cross-encoder loss's input: the tokenised pairs as one dict (or a one-element list)."""
+    if isinstance(features, dict):
+        return features
+    if len(features) != 1:
+        raise LossError(f"{name} takes the tokenised pairs as ONE feature dict "
+                        f"(model.tokenize(pairs)), got {len(features)} dicts")
+    return features[0]
+
+
 def check_finite(name: str, what: str, tensor: Tensor) -> None:
     """Raise naming ``what`` when ``tensor`` holds NaN or inf."""
     if not torch.isfinite(tensor).all():

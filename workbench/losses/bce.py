@@ -8,7 +8,13 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench.losses.base import SBERT_CITATION, LossError, check_finite, check_labels
+from workbench.losses.base import (
+    SBERT_CITATION,
+    LossError,
+    check_finite,
+    check_labels,
+    pair_features,
+)
 
 
 class BinaryCrossEntropyLoss(nn.Module):
@@ -53,11 +59,7 @@ class BinaryCrossEntropyLoss(nn.Module):
 
     def forward(self, features: dict[str, Tensor] | Sequence[dict[str, Tensor]],
                 labels: Tensor) -> Tensor:
-        if not isinstance(features, dict):
-            if len(features) != 1:
-                raise LossError(f"{self.name} takes the tokenised pairs as ONE feature dict "
-                                f"(model.tokenize(pairs)), got {len(features)} dicts")
-            features = features[0]
+        features = pair_features(self.name, features)
         return self.compute_loss_from_logits(self.model(features), labels)
 
     def compute_loss_from_logits(self, logits: Tensor, labels: Tensor) -> Tensor:

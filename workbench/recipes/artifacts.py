@@ -17,7 +17,6 @@ from workbench.reports import plots
 from workbench.runs.folder import PLOTS
 from workbench.runs.schema import (
     DatasetSummary,
-    Health,
     LossInfo,
     ModelInfo,
     Training,
@@ -57,16 +56,6 @@ def final_metrics(model: Any, evaluators: Sequence[Any]) -> tuple[dict[str, floa
     return merged, results
 
 
-def health_summary(result: Any, evaluations: Sequence[Any] = ()) -> dict[str, Any]:
-    """``{"status", "diagnosis"}``: degenerate if training or any final evaluation was."""
-    reasons = [result.diagnosis] if result.status not in ("ok",) and result.diagnosis else []
-    reasons += [ev.diagnosis for ev in evaluations if ev.status != "ok" and ev.diagnosis]
-    bad = result.status != "ok" or any(ev.status != "ok" for ev in evaluations)
-    status = "degenerate" if bad else "ok"
-    return to_dict(Health(status=status, diagnosis="; ".join(reasons) or None,
-                          training_status=result.status, checks=result.health))
-
-
 def training_summary(result: Any, config: Any) -> dict[str, Any]:
     """Time, throughput, steps and hyperparameters of a ``TrainResult``; a resumed run's
     seconds and rows/s cover every part, each part listed under ``parts``."""
@@ -92,7 +81,8 @@ def model_summary(model: Any, base_model: str, kind: str) -> dict[str, Any]:
                      dim=config.hidden_size, model_type=config.model_type)
     if kind == "bi":
         info.pooling, info.normalize = model.pooling_mode, model.normalize
-        info.max_seq_length = model.max_seq_length
+        info.max_seq_length, info.do_lower_case = model.max_seq_length, model.do_lower_case
+        info.modules = list(model.stack)
     else:
         info.max_seq_length = model.max_length
     return to_dict(info)
@@ -108,6 +98,20 @@ def save_tables(out_dir: str | Path, grid_before: pd.DataFrame, grid_after: pd.D
     grid_after.to_csv(paths["grid"], index=False)
     train_log.to_csv(paths["train_log"], index=False)
     return paths
+
+
+def save_plot(out_dir: str | Path, name: str, draw: Any) -> Path:
+    """``draw(ax)`` saved as ``plots/<name>.png`` (figure closed): an experiment's own plot."""
+    import matplotlib.pyplot as plt
+
+    folder = Path(out_dir) / "plots"
+    folder.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    draw(ax)
+    fig.tight_layout()
+    fig.savefig(folder / f"{name}.png", dpi=110)
+    plt.close(fig)
+    return folder / f"{name}.png"
 
 
 def save_plots(out_dir: str | Path, grid_before: pd.DataFrame, grid_after: pd.DataFrame,

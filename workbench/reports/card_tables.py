@@ -65,8 +65,9 @@ def _index(names: list[str], primary: str | None) -> int | None:
     return names.index(primary) if primary in names else None
 
 
-def grid_table(grid: pd.DataFrame) -> str:
-    """Quality per layer (rows) x dimension (columns), latency per layer, bytes per vector."""
+def grid_table(grid: pd.DataFrame, collapsed: Sequence[int] = ()) -> str:
+    """Quality per layer (rows) x dimension (columns), latency per layer, bytes per vector;
+    ``collapsed`` layers are labelled so."""
     from workbench.runs.compare import quality_column
 
     quality = quality_column(grid)
@@ -74,13 +75,30 @@ def grid_table(grid: pd.DataFrame) -> str:
     dims = sorted(pivot.columns, reverse=True)
     latency = grid.groupby("layer")["latency_ms_per_1k"].mean() if "latency_ms_per_1k" in grid \
         else pd.Series(dtype=float)
-    rows = [[f"{int(layer)}", *(fmt(pivot.loc[layer, d]) for d in dims),
+    rows = [[f"{int(layer)}" + (" (collapsed)" if int(layer) in collapsed else ""), *(fmt(pivot.loc[layer, d]) for d in dims),
              fmt(latency.get(layer, float("nan")), 1)] for layer in pivot.index]
     if "bytes_per_vector" in grid and grid["bytes_per_vector"].notna().any():
         size = grid.groupby("dim")["bytes_per_vector"].first()
         rows.append(["bytes/vector", *(fmt(int(size[d])) for d in dims), ""])
     return md_table([f"layer \\ dim ({quality})", *(str(int(d)) for d in dims),
                      "latency (ms / 1k texts)"], rows)
+
+
+def reranker_table(after: pd.DataFrame, before: pd.DataFrame | None = None) -> str:
+    """Per depth: quality before and after training, accuracy at one threshold, latency."""
+    from workbench.runs.compare import quality_column
+
+    quality = quality_column(after)
+    prior = before.set_index("layer")[quality] if before is not None and not before.empty \
+        and quality in before else pd.Series(dtype=float)
+    rows = []
+    for _, row in after.sort_values("layer").iterrows():
+        layer = int(row["layer"])
+        rows.append([str(layer), fmt(prior.get(layer, float("nan"))), fmt(row[quality]),
+                     fmt(row.get("accuracy_at_0.5", float("nan"))),
+                     fmt(row.get("latency_ms_per_1k", float("nan")), 1)])
+    return md_table(["layers kept", f"{quality} before", f"{quality} after",
+                     "accuracy at score 0.5", "latency (ms / 1k pairs)"], rows)
 
 
 def architecture(model_dir: Path) -> str:

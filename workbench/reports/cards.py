@@ -2,8 +2,9 @@
 
 ``write_card(run_dir)`` reads ``metrics.json``, ``grid.csv`` and ``train_log.csv`` (see
 docs/architecture.md) and renders ``templates/card.md.j2`` to ``README.md``: YAML front matter
-with ``model-index`` (finite metrics only), then the sentence-transformers card body. A run whose
-health is ``degenerate`` or whose metrics hold NaN gets a warning with the diagnosis at the top.
+with ``model-index`` (finite metrics only; none for a degenerate run), then the sentence-transformers
+card body. A run whose health is ``degenerate`` or ``warning``, or whose metrics hold NaN, gets a
+warning with the diagnosis at the top; collapsed layers are named and marked in the grid table.
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ import jinja2
 import yaml
 
 from workbench.reports import card_tables as tables
+from workbench.reports.card_health import (
+    collapsed_layers,
+    degenerate_diagnosis,
+    health_level,
+    health_reasons,
+    is_finite,
+    layers_note,
+)
 from workbench.runs.compare import RunView, cheapest_within, load_run
 from workbench.runs.schema import Emissions, from_dict
 
@@ -36,7 +45,11 @@ TASKS = {  # task type -> (title, evaluator, doc anchor, metric names, primary m
     "cross-encoder-correlation": ("Cross Encoder Correlation", "CECorrelationEvaluator",
                                   "cross_encoder/evaluation.html#sentence_transformers.cross_encoder.evaluation.CECorrelationEvaluator",
                                   ["pearson", "spearman"], ("spearman",)),
+    "cross-encoder-reranking": ("Cross Encoder Reranking", "CrossEncoderRerankingEvaluator",
+                                "cross_encoder/evaluation.html#sentence_transformers.cross_encoder.evaluation.CrossEncoderRerankingEvaluator",
+                                ["map", "mrr@10", "ndcg@10"], ("ndcg@10",)),
 }
+CROSS_TASKS = ("cross-encoder-correlation", "cross-encoder-reranking")
 
 
 @dataclass
@@ -55,7 +68,7 @@ class Evaluation:
 def split_metric_key(key: str, kind: str = "bi") -> tuple[str, str, str]:
     """``"sts-dev_spearman_cosine"`` -> ``("sts-dev", "spearman_cosine", "semantic-similarity")``."""
     candidates = [(t, m) for t, spec in TASKS.items() for m in spec[3]
-                  if (kind == "cross") == (t == "cross-encoder-correlation")]
+                  if (kind == "cross") == (t in CROSS_TASKS)]
     for task, metric in sorted(candidates, key=lambda c: -len(c[1])):
         if key == metric or key.endswith("_" + metric):
             return key[: -len(metric)].rstrip("_") or "unknown", metric, task
@@ -71,22 +84,6 @@ def group_metrics(metrics: dict[str, float], kind: str = "bi") -> list[Evaluatio
         groups.setdefault((task, dataset), Evaluation(task, dataset, {}))
         groups[(task, dataset)].metrics[metric] = math.nan if value is None else float(value)
     return list(groups.values())
-
-
-def is_finite(value) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
-
-
-def degenerate_diagnosis(run: RunView) -> str | None:
-    """Why this run must not be used, or None: unhealthy status or non-finite final metrics."""
-    reasons = []
-    if run.health.get("status", "ok") != "ok":
-        reasons.append(run.health.get("diagnosis") or f"health status '{run.health['status']}'")
-    bad = sorted(k for k, v in run.metrics.items() if not is_finite(v))
-    if bad:
-        reasons.append(f"{len(bad)} of {len(run.metrics)} final metrics are NaN or infinite "
-                       f"({', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''})")
-    return "; ".join(reasons) or None
 
 
 def base_model(run: RunView) -> str | None:
@@ -178,14 +175,15 @@ def loss_names(run: RunView) -> list[str]:
     return [n for n in dict.fromkeys(names) if n]
 
 
-def front_matter(run: RunView, evaluations: list[Evaluation], diagnosis: str | None) -> dict:
+def front_matter(run: RunView, evaluations: list[Evaluation], level: str) -> dict:
     """The YAML metadata, keys in the seed cards' order."""
     cross = run.kind == "cross"
     train = run.info.get("datasets", {}).get("train", {})
     tags = ["sentence-transformers", *(["cross-encoder", "text-classification"] if cross else
                                        ["sentence-similarity", "feature-extraction"])]
     tags += ["generated_from_trainer", f"dataset_size:{tables.dataset_size(train)}"]
-    tags += [f"loss:{n}" for n in loss_names(run)] + (["degenerate-run"] if diagnosis else [])
+    tags += [f"loss:{n}" for n in loss_names(run)]
+    tags += {"degenerate": ["degenerate-run"], "warning": ["health-warning"]}.get(level, [])
     data = {"language": ["en"], "library_name": "sentence-transformers", "tags": tags}
     if base_model(run):
         data["base_model"] = base_model(run)
@@ -199,7 +197,7 @@ def front_matter(run: RunView, evaluations: list[Evaluation], diagnosis: str | N
     co2 = co2_eq_emissions(run.emissions)
     if co2:
         data["co2_eq_emissions"] = co2
-    index = model_index(run, evaluations)
+    index = model_index(run, evaluations) if level != "degenerate" else []
     if index:
         data["model-index"] = index
     return {k: v for k, v in data.items() if v not in (None, [], {})}
@@ -212,12 +210,17 @@ def _yaml(data: dict) -> str:
 def card_context(run: RunView, model_id: str | None = None) -> dict:
     """Everything the template needs, computed from the run folder."""
     evaluations = group_metrics(run.metrics, run.kind)
-    diagnosis = degenerate_diagnosis(run)
-    meta = front_matter(run, evaluations, diagnosis)
-    best = cheapest_within(run.grid, 0.05) if not run.grid.empty else None
+    diagnosis, level = degenerate_diagnosis(run), health_level(run)
+    meta = front_matter(run, evaluations, level)
+    usable = run.grid[~run.grid["layer"].isin(collapsed_layers(run))] if not run.grid.empty \
+        else run.grid
+    best = cheapest_within(usable, 0.05) if not usable.empty and level != "degenerate" else None
+    model = run.info.get("model", {})
     datasets = run.info.get("datasets") or {}
     return {
-        "run": run, "info": run.info, "kind": run.kind, "diagnosis": diagnosis,
+        "run": run, "info": run.info, "kind": run.kind, "diagnosis": diagnosis, "level": level,
+        "reasons": health_reasons(run),
+        "layers_note": layers_note(run, level, model.get("num_layers")),
         "model": {"max_seq_length": tables.max_seq_length(run.model_dir),
                   **run.info.get("model", {}), "base_model": base_model(run)},
         "train": datasets.get("train") or {}, "evalset": datasets.get("eval") or {},
@@ -228,11 +231,23 @@ def card_context(run: RunView, model_id: str | None = None) -> dict:
         "tasks": TASKS, "st_docs": ST_DOCS, "loss_names": loss_names(run),
         "citations": loss_citations(run), "best": best,
         "eval_tables": tables.evaluation_tables(evaluations, run.kind),
-        "grid_table": tables.grid_table(run.grid) if not run.grid.empty else "",
+        "grid_table": "" if run.grid.empty else tables.reranker_table(run.grid, run.grid_before)
+        if run.kind == "cross" else tables.grid_table(run.grid, collapsed_layers(run)),
+        "cuts_table": _cuts_table(run.path),
         "architecture": tables.architecture(run.model_dir) if run.kind != "cross" else "",
         "hyper": tables.hyperparameters(run), "log_table": tables.train_log_table(run.train_log),
         "co2": meta.get("co2_eq_emissions"), "example_pairs": tables.example_pairs(run.datasets.get("eval")),
     }
+
+
+def _cuts_table(run_dir: Path) -> str:
+    """The card's cuts table from ``cuts.csv`` (empty when the run has none)."""
+    import pandas as pd
+
+    from workbench.reports.cuts import cuts_markdown
+
+    path = Path(run_dir) / "cuts.csv"
+    return cuts_markdown(pd.read_csv(path)) if path.is_file() else ""
 
 
 def render_card(run_dir: str | Path, model_id: str | None = None) -> str:

@@ -21,6 +21,7 @@ from matplotlib.axes import Axes
 from workbench.evaluators.pareto import (
     DEFAULT_METRIC,
     LATENCY,
+    cheapest_pipeline,
     cheapest_within,
     check_columns,
     full_cell,
@@ -170,4 +171,31 @@ def training_curves(log: pd.DataFrame, ax: Axes | None = None,
     if handles:
         ax.legend(handles, labels, fontsize=7)
     ax.set_title("training curves")
+    return ax
+
+
+def pipelines(frame: pd.DataFrame, metric: str = "ndcg@10", ax: Axes | None = None,
+              tolerances: Sequence[float] = (0.01, 0.05),
+              cost: str = "latency_ms_per_query") -> Axes:
+    """Retrieve-then-rerank pipelines: quality against measured latency per query (log scale),
+    coloured by reranker depth (0: retrieval alone), the frontier, and the cheapest pipeline
+    within each tolerance of the best."""
+    check_columns(frame, ["layer", "dim", "rerank_depth", metric, cost], "pipelines")
+    ax = _axes(ax)
+    for i, (depth, rows) in enumerate(frame.groupby("rerank_depth")):
+        ax.scatter(rows[cost], rows[metric], s=22, color=f"C{i}",
+                   label="retrieval alone" if depth == 0 else f"reranker at {depth} layers")
+    front = pareto_frontier(frame, metric, cost)
+    ax.plot(front[cost], front[metric], color="0.3", lw=1, label="Pareto frontier")
+    for tol, marker_color in zip(tolerances, ("C8", "C9"), strict=False):
+        best = cheapest_pipeline(frame, tol, metric, cost)
+        if best is not None:
+            ax.scatter([best[cost]], [best[metric]], marker="*", s=200, color=marker_color,
+                       zorder=4, label=f"cheapest within {tol:.0%}: L{int(best['layer'])}/"
+                       f"{int(best['dim'])} + rerank {int(best['rerank_depth'])}")
+    ax.set_xscale("log")
+    ax.set_xlabel("latency per query, ms (measured: encode + search + rerank)")
+    ax.set_ylabel(metric)
+    ax.set_title(f"retrieve then rerank: {metric} vs latency")
+    ax.legend(fontsize=7)
     return ax

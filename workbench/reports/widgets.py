@@ -18,6 +18,7 @@ from pathlib import Path
 import ipywidgets as W
 import pandas as pd
 
+from workbench.reports.cuts_widget import CutsPanel
 from workbench.runs.compare import RunView, load_run, quality_column
 
 _NOT_METRICS = ("layer", "dim", "status", "diagnosis", "quality_retained")
@@ -100,7 +101,13 @@ class TradeoffExplorer:
             return None
         full = self.row(int(run.grid["layer"].max()), int(run.grid["dim"].max()), run)
         quality, reference = float(row[self.metric]), float(full[self.metric])
-        return {"layer": layer, "dim": dim, self.metric: quality,
+        before = run.grid_before
+        if not before.empty and self.metric in before:
+            hit = before[(before["layer"] == layer) & (before["dim"] == dim)]
+            before = float(hit[self.metric].iloc[0]) if len(hit) else math.nan
+        else:
+            before = math.nan
+        return {"layer": layer, "dim": dim, self.metric: quality, f"{self.metric} before": before,
                 "retained": quality / reference if reference else math.nan,
                 "latency_ms_per_1k": float(row.get("latency_ms_per_1k", math.nan)),
                 "bytes_per_vector": float(row.get("bytes_per_vector", math.nan)),
@@ -109,11 +116,19 @@ class TradeoffExplorer:
                    and pd.api.types.is_number(row[c])}}
 
     def pair_scores(self, layer: int, dim: int) -> list[tuple[str, str, float | None, float]]:
-        """Cosine similarity of each example pair with the run's model cut to (layer, dim)."""
+        """Cosine similarity of each example pair with the run's model cut to (layer, dim); a
+        reranker run: its score with the reranker cut to ``layer`` blocks."""
         import torch
 
         from workbench.models.bi_encoder import truncate
 
+        if self.run.kind == "cross":
+            from workbench.models.cross_encoder import CrossEncoder
+
+            if self._embeddings is None:
+                self._embeddings = CrossEncoder.from_pretrained(self.run.model_dir)
+            scores = self._embeddings.predict([(a, b) for a, b, _ in self.pairs], layer=layer)
+            return [(a, b, gold, float(s)) for (a, b, gold), s in zip(self.pairs, scores, strict=True)]
         if self._embeddings is None:
             from workbench.models.bi_encoder import BiEncoder
 
@@ -170,8 +185,9 @@ class TradeoffExplorer:
         rows = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td>"
                        f"<td>{_fmt('gold', gold)}</td><td><b>{score:.3f}</b></td></tr>"
                        for a, b, gold, score in self.pair_scores(layer, dim))
-        return ("<b>Example pairs at this cell (cosine)</b><table><tr><th>text 1</th>"
-                f"<th>text 2</th><th>gold</th><th>cosine</th></tr>{rows}</table>")
+        score = "reranker score" if self.run.kind == "cross" else "cosine"
+        return (f"<b>Example pairs at this cell ({score})</b><table><tr><th>text 1</th>"
+                f"<th>text 2</th><th>gold</th><th>{score}</th></tr>{rows}</table>")
 
     def export(self) -> Path | None:
         """Write the chosen cell as a standalone model under ``<run>/exports/``."""
@@ -203,8 +219,10 @@ class TradeoffExplorer:
         notes = [W.HTML(f"<p style='color:#c00'>⚠ {html.escape(run.name)}: "
                         f"{html.escape(run.record_note)}</p>")
                  for run in (self.run, self.other) if run is not None and run.record_note]
+        cuts = self.run.path / "cuts.csv"  # task x precision cells (workbench.reports.cuts_widget)
+        extra = [CutsPanel(cuts).widget] if cuts.is_file() else []
         return W.VBox([title, *notes, W.HBox([grid, controls]), self.status, self.metrics_html,
-                       self.pairs_html])
+                       self.pairs_html, *extra])
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

@@ -62,7 +62,8 @@ LAYER_DIMS = Rule(lambda v: all(isinstance(p, list | tuple) and len(p) == 2 and 
                                 and isinstance(p[0], int) and p[0] >= 0 for p in v),
                   "a list of [layer, dim] pairs ([] for the default schedule)")
 RULES: dict[str, Rule] = {
-    "variant": choice("2d", "starbucks"), "train_data": choice("allnli", "snli"),
+    "variant": choice("2d", "starbucks", "plain", "adaptive"), "train_data": choice("allnli", "snli"),
+    "distill": choice("kl", "mse"), "sampling": choice("top", "random"), "cells": LAYER_DIMS,
     "snli_keep": choice("entailment", "all"), "matryoshka_dims": DIMS, "grid_dims": GRID_DIMS,
     "starbucks_layer_dims": LAYER_DIMS, "n_layers_per_step": ALL_OR_MORE,
     "n_dims_per_step": ALL_OR_MORE, "max_train_samples": ALL_OR_MORE,

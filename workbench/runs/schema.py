@@ -163,12 +163,19 @@ class Emissions:
 
 @dataclass
 class Health:
-    """``metrics.json`` ``health``: "degenerate" if training or a final evaluation was."""
+    """``metrics.json`` ``health`` (``runs.verdict.run_health``): ``status`` ok / warning /
+    degenerate, ``diagnosis`` (every finding, worst first), the ``findings``, the evaluations'
+    health ``checks``, the per-layer probe of the trained model (``final``), the layers whose
+    probe collapsed and the ``thresholds`` the verdict used."""
 
     status: str = "ok"
     diagnosis: str | None = None
     training_status: str | None = field(default=None, metadata=OMIT)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, str]] = field(default_factory=list)
+    final: dict[str, Any] = field(default_factory=dict)
+    collapsed_layers: list[int] = field(default_factory=list)
+    thresholds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -198,6 +205,8 @@ class ModelInfo:
     pooling: str | None = field(default=None, metadata=OMIT)
     normalize: bool | None = field(default=None, metadata=OMIT)
     max_seq_length: int | None = field(default=None, metadata=OMIT)
+    do_lower_case: bool | None = field(default=None, metadata=OMIT)
+    modules: list[str] | None = field(default=None, metadata=OMIT)  # the sentence-transformers stack
 
 
 @dataclass

@@ -61,12 +61,12 @@ class TrainConfig:
     track_emissions: bool = True
     report_to: str | list[str] = "none"
     """Experiment trackers: "none", "all", or names of tensorboard, trackio, mlflow, wandb."""
-    # health checks (workbench additions)
-    collapse_patience: int = 3
+    # health checks (workbench additions; see workbench.training.health)
+    collapse_patience: int = 2
     stop_on_degenerate: bool = True
     flat_loss_rtol: float = 1e-3
     collapse_cosine: float = 0.99
-    collapse_std: float = 1e-4
+    loss_blowup_factor: float = 4.0
 
     def __post_init__(self) -> None:
         self.validate()

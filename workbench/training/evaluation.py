@@ -1,4 +1,4 @@
-"""Evaluation inside the loop: evaluators, validation loss and the collapse check.
+"""Evaluation inside the loop: evaluators, validation loss, the collapse check, the verdict.
 
 Runs with the training RNG streams saved and restored, so evaluating never changes the
 training trajectory (and a resumed run matches an uninterrupted one).
@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
+from accelerate.utils import gather_object
 
 from workbench.training import checkpoint as ckpt
 from workbench.training.batches import Columns, collate
-from workbench.training.health import probe_embeddings
+from workbench.training.health import LEVELS, probe_layers, worst
 from workbench.training.step import forward_precision
 
 
@@ -73,6 +74,36 @@ def evaluate(run: Any) -> dict[str, Any]:
                                  "diagnoses": diagnoses}
         if run.eval_dataset is not None:
             event["eval_loss"] = validation_loss(run)
-        emb = probe_embeddings(run.model, run.probe_texts, run.config.per_device_eval_batch_size)
-        event["health"] = run.monitor.update(run.state.losses_since_eval, emb, statuses)
+        probes = probe_layers(run.model, run.probe_texts, run.config.per_device_eval_batch_size,
+                              last_only=True)
+        event["health"] = run.monitor.update(run.state.step, run.state.losses_since_eval, probes,
+                                             statuses)
     return event
+
+
+def probe(run: Any, last_only: bool = False) -> dict[str, Any]:
+    """The probe texts through ``run.model`` (every layer), training RNG streams untouched."""
+    with preserved_rng():
+        return probe_layers(run.model, run.probe_texts, run.config.per_device_eval_batch_size,
+                            last_only=last_only)
+
+
+def agree(run: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """The worst of every rank's ``record`` (by its ``status``), the same on all ranks."""
+    if run.accelerator.num_processes == 1:
+        return record
+    return max(gather_object([record]), key=lambda r: LEVELS.index(r["status"]))
+
+
+def final_verdict(run: Any) -> None:
+    """Probe every layer of the trained model; set the run's findings and status (all ranks)."""
+    st = run.state
+    run.final_check = run.monitor.final_check(probe(run))
+    findings = run.monitor.verdict(run.final_check, st.stopped)
+    verdict = agree(run, {"status": worst(f["level"] for f in findings), "findings": findings})
+    run.findings, st.status = verdict["findings"], verdict["status"]
+    st.diagnosis = "; ".join(f["message"] for f in run.findings) or None
+    if run.main:
+        run.log.write({"type": "verdict", "step": st.step, "status": st.status,
+                       "diagnosis": st.diagnosis, "findings": run.findings,
+                       "layers": run.final_check})

@@ -2,7 +2,8 @@
 
 Per optimizer step: ``gradient_accumulation_steps`` batches (loss / n, backward, no DDP sync
 until the last), grad-norm clipping, AdamW, linear warmup/decay. Then, on their schedules:
-log, evaluate (+ collapse check), checkpoint. NaN/inf loss stops at once (``health``).
+log, evaluate (+ collapse check), checkpoint. A NaN/inf loss stops every rank at once; the
+run ends with a verdict (``health``: ok / warning / degenerate) that all ranks share.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from workbench.training import checkpoint as ckpt
 from workbench.training.batches import Columns, epoch_batches, make_sampler
 from workbench.training.config import TrainConfig, check_device, check_setup
 from workbench.training.emissions import EmissionsMeter
-from workbench.training.evaluation import evaluate
-from workbench.training.health import CollapseMonitor
+from workbench.training.evaluation import agree, evaluate, final_verdict, probe
+from workbench.training.health import CollapseMonitor, NonFiniteLossError
 from workbench.training.log import TrainLog
 from workbench.training.optim import make_optimizer, make_scheduler
 from workbench.training.parts import PartsClock, totals
@@ -55,6 +56,8 @@ class _Run:
     probe_texts: list[str] = field(default_factory=list)
     last_checkpoint: str | None = None
     health: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, str]] = field(default_factory=list)
+    final_check: dict[str, dict[str, Any]] = field(default_factory=dict)
     clock: PartsClock | None = None
 
     @property
@@ -80,6 +83,8 @@ def train(model: Any, loss: torch.nn.Module, train_dataset: Any, config: TrainCo
     run.probe_texts = list(probe_texts or _default_probe(run.data))
     if resume_from is not None:
         _resume(run, resume_from)
+    if not run.monitor.baseline:
+        run.monitor.set_baseline(probe(run))
     meter = EmissionsMeter(config.output_dir, enabled=config.track_emissions and run.main).start()
     run.clock = PartsClock(meter, run.state.parts, run.state.step, run.state.rows)
     if run.main and config.output_dir is not None:
@@ -133,7 +138,7 @@ def _setup(model: Any, loss: torch.nn.Module, dataset: Any, config: TrainConfig,
     module, optimizer = acc.prepare(loss, optimizer)
     log = TrainLog(config.output_dir if acc.is_main_process else None, resume=resume)
     monitor = CollapseMonitor(config.collapse_patience, config.flat_loss_rtol,
-                              config.collapse_cosine, config.collapse_std)
+                              config.collapse_cosine, config.loss_blowup_factor)
     return _Run(config, acc, module, model, optimizer, scheduler, data, sampler, log, monitor,
                 state, evaluators, callbacks)
 
@@ -167,7 +172,8 @@ def _loop(run: _Run) -> None:
                       for i in range(0, len(batches), cfg.gradient_accumulation_steps)]
             st.chunks_per_epoch = len(chunks)
             while st.next_chunk < len(chunks) and st.step < st.total_steps and st.status == "ok":
-                _one_step(run, chunks[st.next_chunk])
+                if not _one_step(run, chunks[st.next_chunk]):
+                    break
                 bar.update(1)
                 bar.set_postfix(loss=f"{st.last_loss:.4f}",
                                 lr=f"{run.scheduler.get_last_lr()[0]:.2e}", refresh=False)
@@ -177,17 +183,24 @@ def _loop(run: _Run) -> None:
     if cfg.eval_strategy != "no" and st.last_eval_step != st.step:
         _evaluate(run)
     _save(run)
+    final_verdict(run)
     _notify(run, "end")
 
 
-def _one_step(run: _Run, chunk: list[list[int]]) -> None:
+def _one_step(run: _Run, chunk: list[list[int]]) -> bool:
+    """One optimizer step; False (status degenerate) when a rank's loss was NaN/inf."""
     st = run.state
-    value = train_step(run, chunk)
+    try:
+        value = train_step(run, chunk)
+    except NonFiniteLossError as err:
+        st.status, st.diagnosis, st.stopped = "degenerate", str(err), str(err)
+        return False
     st.rows += sum(len(b) for b in chunk) * run.accelerator.num_processes
     st.step, st.next_chunk, st.last_loss = st.step + 1, st.next_chunk + 1, value
     st.loss_window.append(value)
     st.losses_since_eval.append(value)
     _notify(run, "step")
+    return True
 
 
 def _after_step(run: _Run, epoch_end: bool) -> None:
@@ -217,7 +230,7 @@ def _evaluate(run: _Run) -> None:
     st = run.state
     event = evaluate(run)
     st.metrics = event["metrics"]
-    health = {"step": st.step, **event.pop("health")}
+    health = agree(run, {"step": st.step, **event.pop("health")})
     run.health.append(health)
     if run.main:
         run.log.write({"type": "eval", "step": st.step, "epoch": round(st.epoch_float, 4), **event})
@@ -258,11 +271,11 @@ def _result(run: _Run, parts: list[dict[str, Any]]) -> TrainResult:
     """Totals over every part of the run (one part unless it was resumed)."""
     st = run.state
     seconds, emissions = totals(parts)
-    status = st.status if st.diagnosis is None or st.status != "ok" else "degenerate"
     return TrainResult(
-        status=status, diagnosis=st.diagnosis, global_step=st.step, epoch=st.epoch_float,
+        status=st.status, diagnosis=st.diagnosis, global_step=st.step, epoch=st.epoch_float,
         train_seconds=seconds, train_rows=st.rows,
         rows_per_s=st.rows / seconds if seconds > 0 else math.nan, final_loss=st.last_loss,
         metrics=dict(st.metrics), health=list(run.health), emissions=emissions,
         output_dir=run.config.output_dir, last_checkpoint=run.last_checkpoint,
-        log=run.log.frame(), parts=parts)
+        log=run.log.frame(), parts=parts, findings=list(run.findings),
+        final_check=dict(run.final_check))

@@ -1,5 +1,5 @@
-"""Where a training run is (:class:`TrainState`, saved in every checkpoint) and what it
-produced (:class:`TrainResult`)."""
+"""What a run is and what it produced: ``TrainState`` (saved in every checkpoint) and
+``TrainResult`` (returned by ``train``)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class TrainState:
     status: str = "ok"
     diagnosis: str | None = None
     monitor: dict[str, Any] = field(default_factory=dict)
+    stopped: str | None = None
     parts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -34,7 +35,11 @@ class TrainState:
 
 @dataclass
 class TrainResult:
-    """What a run produced; ``log`` is the seed-card "Training Logs" DataFrame."""
+    """What a run produced; ``log`` is the seed-card "Training Logs" DataFrame.
+
+    ``status``: "ok", "warning" or "degenerate" (``diagnosis`` says why, ``findings`` lists
+    every check that fired); ``final_check``: per-layer probe statistics of the trained model.
+    """
 
     status: str
     diagnosis: str | None
@@ -50,4 +55,6 @@ class TrainResult:
     output_dir: str | None
     last_checkpoint: str | None
     log: Any = None
+    findings: list[dict[str, str]] = field(default_factory=list)
+    final_check: dict[str, dict[str, Any]] = field(default_factory=dict)
     parts: list[dict[str, Any]] = field(default_factory=list)

@@ -34,17 +34,27 @@ def _forward(run: Any, features: list[dict[str, torch.Tensor]],
 
 
 def _check(run: Any, value: float, idx: list[int], features: list[dict[str, torch.Tensor]]) -> None:
-    if math.isfinite(value):
+    """Every rank sees every rank's loss (one all-gather of a scalar) before any backward, so a
+    NaN on one rank stops all of them at the same micro-batch with the same message."""
+    acc = run.accelerator
+    values = [value]
+    if acc.num_processes > 1:
+        values = acc.gather(torch.tensor([value], dtype=torch.float64)).tolist()
+    bad = next((r for r, v in enumerate(values) if not math.isfinite(v)), None)
+    if bad is None:
         return
-    loss = run.accelerator.unwrap_model(run.module)
-    check_finite_loss(value, run.state.step + 1, run.data.rows(idx), loss_parts(loss, features),
-                      run.config.output_dir)
+    mine = bad == acc.process_index
+    texts = run.data.rows(idx) if mine else {}
+    parts = loss_parts(acc.unwrap_model(run.module), features) if mine else {}
+    check_finite_loss(values[bad], run.state.step + 1, texts, parts, run.config.output_dir,
+                      rank=bad, world=acc.num_processes)
 
 
 def train_step(run: Any, chunk: list[list[int]]) -> float:
     """Forward/backward every batch of ``chunk`` (loss / n), then clip, AdamW, schedule.
 
-    Returns the mean loss of the chunk. Raises ``NonFiniteLossError`` before any weight changes.
+    Returns the mean loss of the chunk. Raises ``NonFiniteLossError`` (on every rank) before
+    any weight changes.
     """
     acc, module, n = run.accelerator, run.module, len(chunk)
     module.train()

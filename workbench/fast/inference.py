@@ -1,0 +1,132 @@
+"""Padding-free inference: pooled embeddings of every requested layer, fp32 or bf16.
+
+The forward of :mod:`workbench.fast.unpadded` (every per-token op on the real tokens only,
+attention in length buckets) run without autograd over weights prepared once per block and
+precision: the query/key/value maps stacked into one matrix and, for bf16, cast once, with the
+bias fused into oneDNN's GEMM on the CPU. Prepared weights are cached per block object and
+re-made when a weight changes (storage or in-place version), so a model cut to its first k
+blocks (the grid's latency per depth) reuses them: nothing is copied inside a timed block.
+Embeddings run in fp32 on the live weights (cheap), then the blocks in the chosen precision.
+Pooling reads the real-token rows directly (mean, first token, max), in fp32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from workbench.fast import registry, unpadded
+from workbench.fast.bf16_inference import TOKENS_PER_TEXT, fused_linear_works, token_batches
+from workbench.fast.padding import pad_rows
+from workbench.fast.registry import Architecture, BlockWeights
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def supported(transformer: nn.Module, tokenizer) -> bool:
+    """A registered encoder (logged once if not) and a right-padding tokenizer."""
+    return (getattr(tokenizer, "padding_side", "right") == "right"
+            and registry.lookup(transformer) is not None)
+
+
+_PASS = [0]
+
+
+def new_pass() -> None:
+    """Re-check every block's weights at its next use (call once per encode): fused optimizers
+    (``AdamW(fused=True)``) update weights in place without bumping their version counter, so
+    the check also compares each weight's sum."""
+    _PASS[0] += 1
+
+
+def _weights_key(module: nn.Module, dtype: torch.dtype) -> tuple:
+    return (dtype, *((p.data_ptr(), p._version, float(p.detach().sum()))
+                     for p in module.parameters()))
+
+
+def _cast(w: BlockWeights, dtype: torch.dtype) -> BlockWeights:
+    def cast(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t.detach().to(dtype).contiguous()
+
+    fields = {f.name: getattr(w, f.name) for f in dataclasses.fields(w)}
+    for name in ("qkv", "out", "up", "down"):
+        fields[name] = tuple(cast(t) for t in fields[name])
+    for name in ("norm1", "norm2"):
+        weight, bias, eps = fields[name]
+        fields[name] = (cast(weight), cast(bias), eps)
+    return BlockWeights(**{**fields, "dropout": (0.0, 0.0, 0.0)})
+
+
+def prepared(arch: Architecture, block: nn.Module, dtype: torch.dtype) -> BlockWeights:
+    """``block``'s inference weights in ``dtype``, cached until one of its weights changes
+    (storage, version or sum; checked once per :func:`new_pass`)."""
+    hit = _PREPARED.get(block)
+    if hit is not None and hit[2] == _PASS[0] and hit[0][0] == dtype:
+        return hit[1]  # checked in this pass already
+    key = _weights_key(block, dtype)
+    if hit is None or hit[0] != key:
+        with torch.no_grad():
+            hit = (key, _cast(arch.weights(block), dtype))
+    _PREPARED[block] = (*hit[:2], _PASS[0])
+    return hit[1]
+
+
+def _fused_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``F.linear`` through oneDNN with the bias added inside the GEMM (CPU bf16)."""
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+
+def linear_for(dtype: torch.dtype, device: torch.device) -> Callable:
+    if dtype == torch.bfloat16 and device.type == "cpu" and fused_linear_works():
+        return _fused_linear
+    return F.linear
+
+
+def pool_rows(rows: Tensor, plan: unpadded.Layout, mode: str) -> Tensor:
+    """``(tokens, H)`` real-token rows to ``(batch, H)`` fp32 vectors: "mean", "cls" or "max"."""
+    rows = rows.float()
+    if mode == "cls":
+        return rows[plan.starts]
+    seq = torch.repeat_interleave(torch.arange(len(plan.lengths), device=rows.device), plan.lengths)
+    if mode == "max":
+        out = rows.new_full((len(plan.lengths), rows.shape[1]), float("-inf"))
+        return out.scatter_reduce(0, seq[:, None].expand_as(rows), rows, "amax")
+    sums = rows.new_zeros(len(plan.lengths), rows.shape[1]).index_add_(0, seq, rows)
+    return sums / plan.lengths[:, None].to(rows.dtype)
+
+
+@torch.inference_mode()
+def pooled(transformer: nn.Module, features: dict[str, Tensor], layers: Sequence[int],
+           pooling: str = "mean", precision: str = "fp32") -> dict[int, Tensor]:
+    """``{k: pool(hidden_states[k])}`` of one right-padded batch, running only blocks
+    ``1..max(layers)``; equal to Hugging Face's padded forward up to rounding (fp32)."""
+    arch, dtype = registry.lookup(transformer), DTYPES[precision]
+    plan = unpadded.layout(features)
+    hidden = arch.embed(transformer, features, plan.keep).to(dtype)
+    masks = unpadded._masks(plan, unpadded.bias_for(arch, transformer, plan), dtype)
+    linear = linear_for(dtype, hidden.device)
+    out = {0: pool_rows(hidden, plan, pooling)} if 0 in layers else {}
+    for k, block in enumerate(arch.blocks(transformer)[:max(layers)], start=1):
+        hidden = unpadded.block(prepared(arch, block, dtype), hidden, plan, masks, linear=linear)
+        if k in layers:
+            out[k] = pool_rows(hidden, plan, pooling)
+    return out
+
+
+def token_rows(tokenizer, texts: Sequence[str], max_length: int, batch_size: int,
+               device: torch.device) -> Iterator[tuple[list[int], dict[str, Tensor]]]:
+    """Texts tokenised once, packed longest-first into batches of about ``batch_size`` x
+    ``TOKENS_PER_TEXT`` padded tokens; yields ``(indices, padded features)``."""
+    columns = {k: list(v) for k, v in tokenizer(
+        list(texts), truncation=True, max_length=max_length).items()}
+    lengths = [len(ids) for ids in columns["input_ids"]]
+    pad_id = tokenizer.pad_token_id or 0
+    left = getattr(tokenizer, "padding_side", "right") == "left"
+    for idx in token_batches(lengths, batch_size * TOKENS_PER_TEXT):
+        yield idx, {k: v.to(device) for k, v in pad_rows(columns, idx, pad_id, left).items()}
