@@ -56,3 +56,10 @@ def test_equal_length_runs_equal_hf(arch, lengths, monkeypatch):
         for k, emb in ours.items():
             torch.testing.assert_close(emb, pool(states[k], feats["attention_mask"]), atol=1e-5,
                                        rtol=0, msg=f"{arch} layer {k}, math up to {limit}")
+
+
+@pytest.mark.parametrize("width", [1, 5, 15, 16, 20])
+def test_softmax_equals_torch(width):
+    scores = torch.randn(3, 4, 7, width) * 5
+    expected = (scores * 0.3).softmax(-1)
+    torch.testing.assert_close(groups.softmax(scores.clone(), 0.3), expected, atol=1e-6, rtol=1e-5)

@@ -23,11 +23,11 @@ from torch import Tensor
 from workbench.fast.registry import BlockWeights
 
 Linear = Callable[[Tensor, Tensor, Tensor | None], Tensor]
-MATH_MAX_LENGTH = {torch.bfloat16: 32}
-"""Runs up to this length attend by two batched matmuls and an fp32 softmax instead of the CPU
-flash kernel, whose per-(sequence, head) set-up dominates short rows (bf16, 16 tokens: about
-2x faster; beyond ~40 tokens the kernel wins). Other dtypes always use the kernel."""
-
+MATH_MAX_LENGTH = {torch.bfloat16: 32, torch.float32: 32}
+"""Runs up to this length attend by two batched matmuls and an fp32 :func:`softmax` instead of
+the CPU flash kernel, whose per-(sequence, head) set-up dominates short rows (one thread, 12
+heads of 32: bf16 at 16 tokens about 2x faster, fp32 at 20-24 tokens about 1.3x; from about 40
+tokens on the kernel wins). See docs/results.md (issue 17)."""
 
 @dataclass
 class Groups:
@@ -84,10 +84,21 @@ def attention(w: BlockWeights, hidden: Tensor, plan: Groups, linear: Linear,
 
 def _math_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, scale: float) -> Tensor:
     """``softmax(q k^T * scale + bias) v`` with the softmax in fp32 (no key mask: all real)."""
-    scores = torch.matmul(q, k.transpose(-1, -2)).float().mul_(scale)
+    scores = torch.matmul(q, k.transpose(-1, -2)).float()
     if bias is not None:
-        scores += bias
-    return torch.matmul(scores.softmax(-1).to(v.dtype), v)
+        scores = scores.mul_(scale).add_(bias)
+        scale = 1.0
+    return torch.matmul(softmax(scores, scale).to(v.dtype), v)
+
+
+def softmax(scores: Tensor, scale: float = 1.0) -> Tensor:
+    """``softmax(scores * scale)`` over the last dim, in place for rows under 16 wide: torch's
+    CPU kernel takes a slow path there (14-wide fp32 rows: about 5x the time of these four
+    vectorised passes), so such rows go max, subtract and scale, exp, divide by the sum."""
+    if scores.shape[-1] >= 16:
+        return (scores.mul_(scale) if scale != 1.0 else scores).softmax(-1)
+    scores = scores.sub_(scores.amax(-1, keepdim=True)).mul_(scale).exp_()
+    return scores.div_(scores.sum(-1, keepdim=True))
 
 
 def block(w: BlockWeights, hidden: Tensor, plan: Groups, linear: Linear, up: Linear,
