@@ -9,6 +9,9 @@ reference to bracket drifting load from other jobs), the ratio and the largest |
 
     python bench/grid_vs_st.py [--threads 2] [--bf16] [--latency] [--device cuda] [--model DIR]
     python bench/grid_vs_st.py --model mpnet-base --dims 768 512 256 128 64 --once-per-depth
+    python bench/grid_vs_st.py --threads 1 --clock cpu --max-pairs 300   # CPU-time ratio
+
+``run()`` is what ``bench/all.py`` calls; ``cells()`` gives a model's default layers and dims.
 
 ``--model`` takes a folder or an alias (``mpnet-base``: all-mpnet-base-v2, ``make setup-large``);
 the layers default to all of the model's. ``--once-per-depth`` makes the reference encode each
@@ -30,13 +33,24 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from timing import Clock
+from timing import CLOCK, Clock, seconds
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WORKBENCH_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 DIMS = (384, 256, 128, 64, 32)
 LAYERS = (1, 2, 3, 4, 5, 6)
+
+
+def cells(model_dir: str) -> tuple[list[int], list[int]]:
+    """All layers, and the hidden size then powers of two below it: five dims (384 -> 32)."""
+    from transformers import AutoConfig
+
+    from workbench.evaluators.grid import default_dims
+
+    cfg = AutoConfig.from_pretrained(model_dir)
+    layers = getattr(cfg, "num_hidden_layers", None) or cfg.n_layers
+    return list(range(1, layers + 1)), default_dims(getattr(cfg, "hidden_size", None) or cfg.dim)[:5]
 
 
 @contextlib.contextmanager
@@ -111,6 +125,57 @@ def max_diff(ours: pd.DataFrame, ref: pd.DataFrame) -> float:
                for c in ("spearman_cosine", "pearson_cosine"))
 
 
+def run(model_dir: str, pairs: int | None = None, device: str = "cpu", bf16: bool = False,
+        latency: bool = False, once_per_depth: bool = False, single: bool = False,
+        dims: tuple[int, ...] | None = None, layers: tuple[int, ...] | None = None
+        ) -> dict[str, float]:
+    """Workbench grid, ST's per-cell grid, workbench again (bracketing drifting load, unless
+    ``single``); the ratio (``timing.CLOCK`` seconds) of the reference to the mean of the
+    workbench runs, and the largest |difference| over cells."""
+    from workbench.data.datasets import load_dataset
+
+    all_layers, all_dims = cells(model_dir)
+    grid_cells = {"dims": tuple(dims or all_dims), "layers": tuple(layers or all_layers)}
+    test = load_dataset("stsb", "test", max_samples=pairs).to_pandas()
+    print(f"{Path(model_dir).name}, STS-B test ({len(test):,} pairs), {len(grid_cells['layers'])} "
+          f"layers x {len(grid_cells['dims'])} dims, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs", flush=True)
+    if device == "cuda":  # untimed warm-up of both ways: CUDA context, kernels, allocator
+        our_grid(model_dir, test, device=device, **grid_cells)
+        st_grid(model_dir, test.head(64), device=device, **grid_cells)
+    ours, t1 = our_grid(model_dir, test, device=device, **grid_cells)
+    print(f"workbench grid, fp32, one pass:   {t1}", flush=True)
+    ref, t_ref = st_grid(model_dir, test, device=device, once_per_depth=once_per_depth,
+                         **grid_cells)
+    print(f"sentence-transformers 6.2 per cell: {t_ref}", flush=True)
+    again, t2 = (ours, t1) if single else our_grid(model_dir, test, device=device, **grid_cells)
+    if not single:
+        print(f"workbench grid again (after):     {t2}")
+    mean = (seconds(t1) + seconds(t2)) / 2
+    out = {"grid fp32 vs ST per cell": seconds(t_ref) / mean, "grid workbench s": mean,
+           "grid ST s": seconds(t_ref), "grid cells": len(ref),
+           "grid max |diff|": max(max_diff(ours, ref), max_diff(again, ref))}
+    print(f"ratio ({CLOCK['which']} s, reference / mean of the workbench runs): "
+          f"{out['grid fp32 vs ST per cell']:.1f}x ({t_ref.wall / ((t1.wall + t2.wall) / 2):.1f}x "
+          f"wall, {t_ref.cpu / ((t1.cpu + t2.cpu) / 2):.1f}x CPU time); max |diff| over "
+          f"{len(ref)} cells (spearman & pearson cosine): {out['grid max |diff|']:.2e}")
+    if bf16:
+        frame, t_bf16 = our_grid(model_dir, test, precision="bf16", device=device, **grid_cells)
+        out.update({"grid bf16 vs ST per cell": seconds(t_ref) / seconds(t_bf16),
+                    "grid bf16 max |diff|": max_diff(frame, ref)})
+        print(f"workbench grid, bf16:    {t_bf16}  ratio {out['grid bf16 vs ST per cell']:.1f}x; "
+              f"max |diff| vs the fp32 reference {out['grid bf16 max |diff|']:.2e}")
+    for precision in ("fp32", "bf16") if latency else ():
+        timed, t_lat = our_grid(model_dir, test, precision, measure_latency=True, device=device,
+                                **grid_cells)
+        out[f"grid {precision} + latency vs ST per cell"] = seconds(t_ref) / seconds(t_lat)
+        print(f"workbench grid {precision} + latency per depth: {t_lat}  ratio "
+              f"{seconds(t_ref) / seconds(t_lat):.1f}x\n"
+              + timed.groupby("layer").latency_ms_per_1k.first().round(0).to_string())
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch threads (reference: 2)")
@@ -118,51 +183,23 @@ def main() -> None:
     parser.add_argument("--latency", action="store_true", help="also time measure_latency=True")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--model", default="minilm-l6", help="folder or alias (default minilm-l6)")
-    parser.add_argument("--dims", type=int, nargs="+", default=list(DIMS))
+    parser.add_argument("--dims", type=int, nargs="+", help="default: hidden size and 4 halvings")
     parser.add_argument("--layers", type=int, nargs="+", help="default: every layer")
     parser.add_argument("--max-pairs", type=int, help="only the first N STS-B test pairs")
     parser.add_argument("--single", action="store_true",
                         help="run the workbench grid once (no second, bracketing run)")
     parser.add_argument("--once-per-depth", action="store_true",
                         help="reference: one encoding per depth, dims sliced (same values)")
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                        help="seconds in the ratio: wall, or process CPU time (shared cores)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from transformers import AutoConfig
-
-    from workbench.data.datasets import load_dataset
+    CLOCK["which"] = args.clock
     from workbench.models.specs import resolve_model
 
-    model_dir, dev = resolve_model(args.model), args.device
-    depth = AutoConfig.from_pretrained(model_dir).num_hidden_layers
-    cells = {"dims": tuple(args.dims), "layers": tuple(args.layers or range(1, depth + 1))}
-    test = load_dataset("stsb", "test", max_samples=args.max_pairs).to_pandas()
-    print(f"{args.model}, STS-B test ({len(test):,} pairs), {len(cells['layers'])} layers x "
-          f"{len(cells['dims'])} dims, torch {torch.__version__}, {args.threads} threads, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    if dev == "cuda":  # untimed warm-up of both ways: CUDA context, kernels, allocator
-        our_grid(model_dir, test, device=dev, **cells)
-        st_grid(model_dir, test.head(64), device=dev, **cells)
-    ours, t1 = our_grid(model_dir, test, device=dev, **cells)
-    print(f"workbench grid, fp32, one pass:   {t1}", flush=True)
-    ref, t_ref = st_grid(model_dir, test, device=dev, once_per_depth=args.once_per_depth,
-                         **cells)
-    print(f"sentence-transformers 6.2 per cell: {t_ref}")
-    again, t2 = (ours, t1) if args.single else our_grid(model_dir, test, device=dev, **cells)
-    if not args.single:
-        print(f"workbench grid again (after):     {t2}")
-    wall, cpu = (t1.wall + t2.wall) / 2, (t1.cpu + t2.cpu) / 2
-    runs = "the workbench run" if args.single else "mean of the two workbench runs"
-    print(f"ratio (reference / {runs}): {t_ref.wall / wall:.1f}x wall, {t_ref.cpu / cpu:.1f}x CPU time")
-    print(f"max |diff| over {len(ref)} cells (spearman & pearson cosine): {max_diff(ours, ref):.2e}"
-          + ("" if args.single else f" (second run {max_diff(again, ref):.2e})"))
-    if args.bf16:
-        bf16, t_bf16 = our_grid(model_dir, test, precision="bf16", device=dev, **cells)
-        print(f"workbench grid, bf16 autocast:    {t_bf16}  ratio {t_ref.wall / t_bf16.wall:.1f}x "
-              f"wall; max |diff| vs the fp32 reference {max_diff(bf16, ref):.2e}")
-    if args.latency:
-        timed, t_lat = our_grid(model_dir, test, measure_latency=True, device=dev, **cells)
-        print(f"workbench grid + latency per depth: {t_lat}  ratio {t_ref.wall / t_lat.wall:.1f}x wall")
-        print(timed.groupby("layer").latency_ms_per_1k.first().round(0).to_string())
+    run(resolve_model(args.model), args.max_pairs, args.device, args.bf16, args.latency,
+        args.once_per_depth, args.single, args.dims and tuple(args.dims),
+        args.layers and tuple(args.layers))
     print(f"load average at the end {os.getloadavg()[0]:.1f} (other jobs share these CPUs)")
 
 

@@ -104,8 +104,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     cols, labels = batch(args.batch)
     steps = {"workbench": ours_step(args.precision, cols, labels),
              "ST": st_step(args.precision, cols, labels)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-from timing import Clock
+from timing import Clock, seconds
 
 MATMUL_N = {"cpu": 2048, "cuda": 8192}
 MATMUL_CALLS = {"cpu": 4, "cuda": 20}
@@ -36,13 +36,14 @@ def matmul_tflops(seconds: float, device: str = "cpu") -> float:
 
 
 def bf16_matmul_tflops(device: str) -> float:
-    """Rate of the square bf16 matmuls on ``device``, after one warm-up call."""
+    """Rate of the square bf16 matmuls on ``device``, after one warm-up call (seconds as
+    ``timing.CLOCK`` says, like the work it is compared with)."""
     kind = torch.device(device).type
     run = matmul_call(torch.bfloat16, kind)
     run()
     with Clock(device) as clock:
         run()
-    return matmul_tflops(clock.wall, kind)
+    return matmul_tflops(seconds(clock), kind)
 
 
 def model_flops(lengths: Sequence[int], config) -> float:

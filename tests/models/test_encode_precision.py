@@ -58,3 +58,22 @@ def test_pad_batch_right_and_left():
     assert right["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     left = pad_rows(columns, [1, 0], pad_id=2, left=True)
     assert left["input_ids"].tolist() == [[2, 2, 5], [7, 8, 9]]
+
+
+def test_bf16_copy_is_remade_after_a_fused_optimizer_step(tiny_encoder, monkeypatch):
+    """The padded path's cached bf16 copy (encoders without a fast path) follows one training step
+    of fused AdamW, which updates weights in place without bumping their version counter."""
+    from workbench.fast import bf16_inference, inference
+
+    monkeypatch.setattr(inference, "supported", lambda *_: False)  # the bf16 copy path
+    tiny_encoder.encode(TEXTS, precision="bf16")  # caches the copy
+    opt = torch.optim.AdamW(tiny_encoder.parameters(), lr=1e-2, fused=True)
+    tiny_encoder.train()
+    emb = tiny_encoder(tiny_encoder.tokenize(TEXTS))[tiny_encoder.num_layers]
+    emb.pow(2).sum().backward()
+    opt.step()
+    tiny_encoder.eval()
+    after = tiny_encoder.encode(TEXTS, precision="bf16")
+    fresh = bf16_inference.bf16_copy(tiny_encoder.transformer)
+    monkeypatch.setattr(tiny_encoder, "_bf16_transformer", lambda: fresh)
+    assert torch.equal(after, tiny_encoder.encode(TEXTS, precision="bf16"))

@@ -58,8 +58,11 @@ def _fuse_linear_bias(model: nn.Module) -> nn.Module:
 
 
 def weights_key(model: nn.Module) -> tuple:
-    """Identifies the current weights (storage and in-place version) to invalidate a cached copy."""
-    return tuple((p.data_ptr(), p._version) for p in model.parameters())
+    """Identifies the current weights to invalidate a cached copy: storage, in-place version and
+    sum (fused optimizers such as ``AdamW(fused=True)`` update weights in place without bumping
+    their version counter, so storage and version alone miss a training step)."""
+    with torch.no_grad():
+        return tuple((p.data_ptr(), p._version, float(p.sum())) for p in model.parameters())
 
 
 def bf16_copy(model: nn.Module, fuse_bias: bool = True) -> nn.Module:

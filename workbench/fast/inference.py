@@ -1,27 +1,28 @@
 """Padding-free inference: pooled embeddings of every requested layer, fp32 or bf16.
 
-The forward of :mod:`workbench.fast.unpadded` (every per-token op on the real tokens only,
-attention in length buckets) run without autograd over weights prepared once per block and
-precision: the query/key/value maps stacked into one matrix and, for bf16, cast once, with the
-bias fused into oneDNN's GEMM on the CPU. Prepared weights are cached per block object and
-re-made when a weight changes (storage or in-place version), so a model cut to its first k
-blocks (the grid's latency per depth) reuses them: nothing is copied inside a timed block.
-Embeddings run in fp32 on the live weights (cheap), then the blocks in the chosen precision.
-Pooling reads the real-token rows directly (mean, first token, max), in fp32.
+The forward of :mod:`workbench.fast.unpadded` (every per-token op on the real tokens only) run
+without autograd over weights prepared once per block and precision: the query/key/value maps
+stacked into one matrix and, for bf16, cast once. On the CPU the batch runs sorted by length
+with attention in runs of equal length (:mod:`workbench.fast.groups`: no masks, no scatter) and
+every linear layer through oneDNN (:mod:`workbench.fast.onednn`: about 2x MKL's fp32 GEMM here,
+bias and GELU fused). Prepared weights are cached per block object and re-made when a weight
+changes (storage, in-place version or sum), so a model cut to its first k blocks (the grid's
+latency per depth) reuses them: nothing is copied inside a timed block. Embeddings run in fp32
+on the live weights (cheap), then the blocks in the chosen precision. Pooling reads the
+real-token rows directly (mean, first token, max), in fp32.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench.fast import registry, unpadded
-from workbench.fast.bf16_inference import TOKENS_PER_TEXT, fused_linear_works, token_batches
+from workbench.fast import groups, onednn, registry, unpadded
+from workbench.fast.bf16_inference import TOKENS_PER_TEXT, token_batches
 from workbench.fast.padding import pad_rows
 from workbench.fast.registry import Architecture, BlockWeights
 
@@ -77,18 +78,7 @@ def prepared(arch: Architecture, block: nn.Module, dtype: torch.dtype) -> BlockW
     return hit[1]
 
 
-def _fused_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """``F.linear`` through oneDNN with the bias added inside the GEMM (CPU bf16)."""
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
-
-
-def linear_for(dtype: torch.dtype, device: torch.device) -> Callable:
-    if dtype == torch.bfloat16 and device.type == "cpu" and fused_linear_works():
-        return _fused_linear
-    return F.linear
-
-
-def pool_rows(rows: Tensor, plan: unpadded.Layout, mode: str) -> Tensor:
+def pool_rows(rows: Tensor, plan: unpadded.Layout | groups.Groups, mode: str) -> Tensor:
     """``(tokens, H)`` real-token rows to ``(batch, H)`` fp32 vectors: "mean", "cls" or "max"."""
     rows = rows.float()
     if mode == "cls":
@@ -105,15 +95,50 @@ def pool_rows(rows: Tensor, plan: unpadded.Layout, mode: str) -> Tensor:
 def pooled(transformer: nn.Module, features: dict[str, Tensor], layers: Sequence[int],
            pooling: str = "mean", precision: str = "fp32") -> dict[int, Tensor]:
     """``{k: pool(hidden_states[k])}`` of one right-padded batch, running only blocks
-    ``1..max(layers)``; equal to Hugging Face's padded forward up to rounding (fp32)."""
-    arch, dtype = registry.lookup(transformer), DTYPES[precision]
+    ``1..max(layers)``; equal to Hugging Face's padded forward up to rounding (fp32).
+
+    On the CPU the batch runs sorted by length, attention in runs of equal length
+    (:mod:`workbench.fast.groups`), linear layers through oneDNN (:mod:`workbench.fast.onednn`);
+    elsewhere in :mod:`unpadded`'s length buckets (one per batch: fewer launches)."""
+    order = groups.sort_order(features) if features["input_ids"].device.type == "cpu" else None
+    if order is not None:
+        features = {k: v.index_select(0, order) for k, v in features.items()}
+    run = _grouped if features["input_ids"].device.type == "cpu" else _bucketed
+    out = run(registry.lookup(transformer), transformer, features, layers, pooling,
+              DTYPES[precision])
+    if order is not None:
+        inverse = order.argsort()
+        out = {k: v.index_select(0, inverse) for k, v in out.items()}
+    return out
+
+
+def _grouped(arch: Architecture, transformer: nn.Module, features: dict[str, Tensor],
+             layers: Sequence[int], pooling: str, dtype: torch.dtype) -> dict[int, Tensor]:
+    """:func:`pooled` on a batch sorted longest first, in runs of equal length (CPU)."""
+    plan = groups.groups(features)
+    hidden = arch.embed(transformer, features, plan.keep).to(dtype)
+    longest = plan.sizes[0][1]
+    bias = None if arch.bias is None else arch.bias(transformer, longest).to(dtype)
+    linear = onednn.linear_for(dtype, hidden.device)
+    out = {0: pool_rows(hidden, plan, pooling)} if 0 in layers else {}
+    for k, block in enumerate(arch.blocks(transformer)[:max(layers)], start=1):
+        w = prepared(arch, block, dtype)
+        up = onednn.up_for(w.act, dtype, hidden.device)
+        hidden = groups.block(w, hidden, plan, linear, up, bias)
+        if k in layers:
+            out[k] = pool_rows(hidden, plan, pooling)
+    return out
+
+
+def _bucketed(arch: Architecture, transformer: nn.Module, features: dict[str, Tensor],
+              layers: Sequence[int], pooling: str, dtype: torch.dtype) -> dict[int, Tensor]:
+    """:func:`pooled` through :mod:`unpadded`'s bucketed attention (CUDA and other devices)."""
     plan = unpadded.layout(features)
     hidden = arch.embed(transformer, features, plan.keep).to(dtype)
     masks = unpadded._masks(plan, unpadded.bias_for(arch, transformer, plan), dtype)
-    linear = linear_for(dtype, hidden.device)
     out = {0: pool_rows(hidden, plan, pooling)} if 0 in layers else {}
     for k, block in enumerate(arch.blocks(transformer)[:max(layers)], start=1):
-        hidden = unpadded.block(prepared(arch, block, dtype), hidden, plan, masks, linear=linear)
+        hidden = unpadded.block(prepared(arch, block, dtype), hidden, plan, masks)
         if k in layers:
             out[k] = pool_rows(hidden, plan, pooling)
     return out

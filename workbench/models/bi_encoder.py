@@ -200,7 +200,8 @@ class BiEncoder(MixedPrecision, nn.Module):
             yield order[start:start + batch_size]
 
     def _bf16_transformer(self) -> nn.Module:
-        """A bfloat16 copy of the transformer, cached until any weight changes (storage/version)."""
+        """A bfloat16 copy of the transformer, cached until any weight changes (storage, version
+        or sum: ``bf16_inference.weights_key``, checked once per encode)."""
         key = bf16_inference.weights_key(self.transformer)
         cached = self.__dict__.get("_bf16_cache")
         if cached is None or cached[0] != key:
