@@ -15,7 +15,6 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
-from types import SimpleNamespace
 
 import pandas as pd
 import torch
@@ -26,7 +25,6 @@ from workbench.models.bi_encoder import BiEncoder
 from workbench.models.specs import packaged_model_dir
 from workbench.training import TrainConfig
 from workbench.training.optim import make_optimizer
-from workbench.training.step import encoder_autocast
 
 DIMS = [384, 256, 128, 64, 32]
 COUNTED = ("aten::linear", "aten::addmm", "aten::mm", "aten::softmax", "aten::_softmax",
@@ -44,12 +42,12 @@ def ours_step(precision: str, cols, labels) -> Callable[[], dict[str, float]]:
 
     enc = BiEncoder.from_pretrained(packaged_model_dir())
     loss = LOSSES["Matryoshka2dLoss"](enc, LOSSES["CoSENTLoss"](enc), matryoshka_dims=DIMS)
-    acc = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=True)
+    acc = Accelerator(mixed_precision="no", cpu=True)
     module, opt = loss, make_optimizer(loss, TrainConfig(learning_rate=5e-5))
     module.train()
-    run = SimpleNamespace(model=enc, accelerator=acc)  # what train_step's autocast needs
 
-    return phased_step(enc.tokenize, lambda: encoder_autocast(run), module, acc, opt, cols, labels)
+    return phased_step(enc.tokenize, lambda: enc.mixed_precision(precision), module, acc, opt,
+                       cols, labels)
 
 
 def phased_step(tokenize, forward_context, loss, acc, opt, cols, labels,

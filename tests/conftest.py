@@ -48,3 +48,14 @@ def shared_data() -> Path:
     if not (path / "stsb" / "test.parquet").exists():
         pytest.fail(f"WORKBENCH_DATA={path} holds no stsb/test.parquet; set it to ../shared/data")
     return path
+
+
+@pytest.fixture()
+def toy_grid():
+    """A 3-layer x 3-dim grid: quality grows with depth and width, latency with depth."""
+    import pandas as pd
+
+    rows = [{"layer": layer, "dim": dim, "spearman_cosine": 0.8 + 0.02 * layer + 0.0005 * dim,
+             "latency_ms_per_1k": 10.0 * layer, "bytes_per_vector": 4 * dim}
+            for layer in (1, 2, 3) for dim in (32, 16, 8)]
+    return pd.DataFrame(rows)

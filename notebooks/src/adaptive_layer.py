@@ -65,56 +65,40 @@ report_to: str = "none"  # experiment trackers: "none", "all", or tensorboard, t
 resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume training from; empty: fresh
 
 # %%
-from IPython.display import Image, display
-
 from workbench.data import datasets as data
 from workbench.data.nli_train import nli_training_rows
 from workbench.evaluators import BinaryClassificationEvaluator, EmbeddingSimilarityEvaluator, grid
 from workbench.losses import LOSSES
 from workbench.models.bi_encoder import BiEncoder
-from workbench.recipes import artifacts
-from workbench.recipes import cuts as task_cuts
+from workbench.recipes import start
 from workbench.reports import plots
-from workbench.runs import execute as runs
-from workbench.runs import folder as run_folder
-from workbench.runs import verdict
-from workbench.training import TrainConfig, train
-from workbench.training.trackers import open_trackers
 
-EXPERIMENT = "adaptive_layer"
-parameters = runs.check_parameters(EXPERIMENT, runs.current_parameters(EXPERIMENT, globals()))
-run_dir = runs.prepare_out_dir(out_dir, EXPERIMENT, preset)
-base_model = runs.base_model(model, run_dir)
-train_limit = None if max_train_samples < 0 else max_train_samples
-eval_limit = None if max_eval_samples < 0 else max_eval_samples
+run = start("adaptive_layer", globals())
 train_name = {"allnli": "sentence-transformers/all-nli", "snli": "stanfordnlp/snli"}[train_data]
-print(f"run folder: {run_dir}")
 
 # %% [markdown]
 # ## Data
 
 # %%
-encoder = BiEncoder.from_pretrained(base_model, allow_pickle_weights=allow_pickle_weights)
+encoder = BiEncoder.from_pretrained(run.base_model, allow_pickle_weights=allow_pickle_weights)
 train_ds, train_split_used = nli_training_rows(train_data, train_split, keep=snli_keep,
-                                               max_samples=train_limit)
-dev_ds = data.load_dataset("stsb", "validation", max_samples=eval_limit)
-test_ds = data.load_dataset("stsb", "test", max_samples=eval_limit)
-binary_ds = data.nli_binary_pairs(binary_eval_split, max_samples=eval_limit)
+                                               max_samples=run.train_limit)
+dev_ds = data.load_dataset("stsb", "validation", max_samples=run.eval_limit)
+test_ds = data.load_dataset("stsb", "test", max_samples=run.eval_limit)
+binary_ds = data.nli_binary_pairs(binary_eval_split, max_samples=run.eval_limit)
 train_texts = {text for column in train_ds.column_names for text in train_ds[column]}
 binary_seen = sum(a in train_texts and b in train_texts
                   for a, b in zip(binary_ds["sentence1"], binary_ds["sentence2"], strict=True))
 if binary_seen:
     print(f"WARNING: {binary_seen} of {len(binary_ds)} binary-classification pairs have both "
           "texts in the training data; their metrics are not held-out numbers")
-datasets_info = {
-    "train": artifacts.dataset_summary(train_ds, train_name, train_split_used, encoder.tokenizer),
-    "eval": artifacts.dataset_summary(dev_ds, "sentence-transformers/stsb", "validation", encoder.tokenizer),
-    "test": artifacts.dataset_summary(test_ds, "sentence-transformers/stsb", "test", encoder.tokenizer),
-    "binary": artifacts.dataset_summary(binary_ds, "stanfordnlp/snli", binary_eval_split, encoder.tokenizer),
-}
-datasets_info["binary"]["note"] = ("entailment = 1, contradiction = 0, neutral dropped; "
-                                   f"{binary_seen} pairs also seen in training")
-artifacts.summary_table(datasets_info)
+summary = run.describe(encoder.tokenizer, train=(train_ds, train_name, train_split_used),
+                       eval=(dev_ds, "sentence-transformers/stsb", "validation"),
+                       test=(test_ds, "sentence-transformers/stsb", "test"),
+                       binary=(binary_ds, "stanfordnlp/snli", binary_eval_split))
+run.datasets["binary"]["note"] = ("entailment = 1, contradiction = 0, neutral dropped; "
+                                  f"{binary_seen} pairs also seen in training")
+summary
 
 # %% [markdown]
 # ## Zero-shot grid of the base model (STSB test)
@@ -129,11 +113,7 @@ plots.per_layer(grid_before);
 # cell from one encode per text set, with measured encode latency, search latency and bytes.
 
 # %%
-eval_task_data = task_cuts.load_eval_tasks(eval_tasks, task_max_pairs, task_max_queries, task_max_corpus)
-cut_options = dict(dims=grid_dims or None, precisions=cut_precisions, rescore=cut_rescore,
-                   encode_precision=task_encode_precision, batch_size=per_device_eval_batch_size)
-cuts_before = task_cuts.grid_tasks(encoder, eval_task_data, **cut_options)
-print(eval_task_data)
+run.grid_tasks(encoder, grid_dims or None)
 
 # %% [markdown]
 # ## Training
@@ -144,14 +124,6 @@ loss = LOSSES["AdaptiveLayerLoss"](
     n_layers_per_step=n_layers_per_step, last_layer_weight=last_layer_weight,
     prior_layers_weight=prior_layers_weight, kl_div_weight=kl_div_weight,
     kl_temperature=kl_temperature)
-config = TrainConfig(
-    output_dir=str(run_dir), num_train_epochs=num_train_epochs, max_steps=max_steps,
-    per_device_train_batch_size=per_device_train_batch_size,
-    per_device_eval_batch_size=per_device_eval_batch_size, learning_rate=learning_rate,
-    warmup_ratio=warmup_ratio, weight_decay=weight_decay, seed=seed, batch_sampler=batch_sampler,
-    precision=precision, eval_strategy=eval_strategy, eval_steps=eval_steps,
-    logging_steps=logging_steps, save_steps=save_steps, track_emissions=track_emissions,
-    report_to=report_to)
 evaluators = [
     EmbeddingSimilarityEvaluator.from_dataset(dev_ds, "sts-dev", batch_size=per_device_eval_batch_size),
     EmbeddingSimilarityEvaluator.from_dataset(test_ds, "sts-test", batch_size=per_device_eval_batch_size),
@@ -159,67 +131,25 @@ evaluators = [
                                                batch_size=per_device_eval_batch_size),
 ]
 print(loss.name, loss.config)
-trackers = open_trackers(report_to, run_dir, params=parameters)
-trackers.log_table("grid_before", grid_before, step=0)
-result = train(encoder, loss, train_ds, config, evaluators=evaluators[:1],
-               resume_from=resume_from_checkpoint or None, trackers=trackers)
-print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
-      f"{result.rows_per_s:.1f} rows/s")
+result = run.train(encoder, loss, train_ds, evaluators[:1], grid_before)
 
 # %% [markdown]
 # ## Grid after training
 
 # %%
 grid_after = grid(encoder, test_ds, dims=grid_dims or None, batch_size=per_device_eval_batch_size)
-final_metrics, final_results = artifacts.final_metrics(encoder, evaluators)
-trackers.log_table("grid_after", grid_after, step=result.global_step)
-trackers.log_metrics({f"final/{k}": v for k, v in final_metrics.items()}, step=result.global_step)
-trackers.close()
-health = verdict.run_health(result, final_results, final_metrics, grid_before, grid_after)
-grid_after = verdict.mark_grid(grid_after, health)
-print(health["status"], health["diagnosis"] or "")
-final_metrics
+grid_after = run.evaluate(encoder, evaluators, result, grid_before, grid_after)
 
 # %% [markdown]
-# ## Plots
-# Dashed lines: the zero-shot grid. The per-layer plot is the one this loss is about.
+# ## Cuts after training on the evaluation tasks
 
 # %%
-train_log = result.log
-plot_paths = artifacts.save_plots(run_dir, grid_before, grid_after, train_log)
-for path in plot_paths.values():
-    display(Image(filename=str(path)))
+run.grid_tasks(encoder, grid_dims or None)
 
 # %% [markdown]
-# ## Metric tables
+# ## Plots, metric tables, saved model, metrics.json, card
+# Dashed lines: the zero-shot grid. The per-layer plot is the one this loss is about. Then the
+# zero-shot vs trained score per evaluation task.
 
 # %%
-artifacts.save_tables(run_dir, grid_before, grid_after, train_log)
-display(artifacts.tradeoffs(grid_after))
-artifacts.gain_table(grid_before, grid_after)
-
-# %% [markdown]
-# ## Cuts after training: zero-shot vs trained per task
-
-# %%
-cuts_after = task_cuts.grid_tasks(encoder, eval_task_data, **cut_options)
-task_cuts.zero_shot_vs_trained(cuts_before, cuts_after)
-
-# %% [markdown]
-# ## Saved model, metrics.json, card
-
-# %%
-encoder.save(run_dir / "model")
-task_cuts.save(run_dir, cuts_before, cuts_after)
-run_folder.write_metrics(
-    run_dir, experiment=EXPERIMENT, preset=preset, parameters=parameters, metrics=final_metrics,
-    grid_before=grid_before, grid_after=grid_after, health=health,
-    training=artifacts.training_summary(result, config), emissions=result.emissions,
-    model=artifacts.model_summary(encoder, model, "bi"), datasets=datasets_info,
-    loss=artifacts.loss_summary(loss))
-
-# %%
-from workbench.reports.cards import write_card
-
-print(write_card(run_dir))
-print(f"run folder: {run_dir}")
+run.finish(encoder, loss, result, grid_before, grid_after)

@@ -53,45 +53,29 @@ resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume trainin
 
 # %%
 import torch
-from IPython.display import Image, display
 
 from workbench.data import datasets as data
 from workbench.evaluators import CECorrelationEvaluator
 from workbench.evaluators.reranker_grid import reranker_grid
 from workbench.losses.adaptive_layer_ce import reranker_loss, reranker_pooling
 from workbench.models.cross_encoder import CrossEncoder
-from workbench.recipes import artifacts
-from workbench.runs import execute as runs
-from workbench.runs import folder as run_folder
-from workbench.runs import verdict
-from workbench.training import TrainConfig, train
-from workbench.training.trackers import open_trackers
+from workbench.recipes import start
 
-EXPERIMENT = "bce_reranker"
-METRIC = "spearman"
-parameters = runs.check_parameters(EXPERIMENT, runs.current_parameters(EXPERIMENT, globals()))
-run_dir = runs.prepare_out_dir(out_dir, EXPERIMENT, preset)
-base_model = runs.base_model(model, run_dir)
-train_limit = None if max_train_samples < 0 else max_train_samples
-eval_limit = None if max_eval_samples < 0 else max_eval_samples
-print(f"run folder: {run_dir}")
+run = start("bce_reranker", globals(), metric="spearman")
 
 # %% [markdown]
 # ## Data
 
 # %%
 torch.manual_seed(seed)  # the new one-logit head is drawn at load time
-reranker = CrossEncoder.from_pretrained(base_model, allow_pickle_weights=allow_pickle_weights,
+reranker = CrossEncoder.from_pretrained(run.base_model, allow_pickle_weights=allow_pickle_weights,
                                        pooling=reranker_pooling(variant, pooling))
-train_ds = data.load_dataset("stsb", "train", max_samples=train_limit)
-dev_ds = data.load_dataset("stsb", "validation", max_samples=eval_limit)
-test_ds = data.load_dataset("stsb", "test", max_samples=eval_limit)
-datasets_info = {
-    "train": artifacts.dataset_summary(train_ds, "sentence-transformers/stsb", "train", reranker.tokenizer),
-    "eval": artifacts.dataset_summary(dev_ds, "sentence-transformers/stsb", "validation", reranker.tokenizer),
-    "test": artifacts.dataset_summary(test_ds, "sentence-transformers/stsb", "test", reranker.tokenizer),
-}
-artifacts.summary_table(datasets_info)
+train_ds = data.load_dataset("stsb", "train", max_samples=run.train_limit)
+dev_ds = data.load_dataset("stsb", "validation", max_samples=run.eval_limit)
+test_ds = data.load_dataset("stsb", "test", max_samples=run.eval_limit)
+run.describe(reranker.tokenizer, train=(train_ds, "sentence-transformers/stsb", "train"),
+             eval=(dev_ds, "sentence-transformers/stsb", "validation"),
+             test=(test_ds, "sentence-transformers/stsb", "test"))
 
 # %% [markdown]
 # ## Zero-shot per-layer grid (random head: expect about 0)
@@ -109,71 +93,22 @@ loss = reranker_loss(reranker, variant, pos_weight=pos_weight or None,
                          n_layers_per_step=n_layers_per_step, distill=distill,
                          prior_layers_weight=prior_layers_weight, distill_weight=distill_weight,
                          head_lr_scale=head_lr_scale, layer_weighting=layer_weighting)))
-config = TrainConfig(
-    output_dir=str(run_dir), num_train_epochs=num_train_epochs, max_steps=max_steps,
-    per_device_train_batch_size=per_device_train_batch_size,
-    per_device_eval_batch_size=per_device_eval_batch_size, learning_rate=learning_rate,
-    warmup_ratio=warmup_ratio, weight_decay=weight_decay, seed=seed, batch_sampler=batch_sampler,
-    precision=precision, eval_strategy=eval_strategy, eval_steps=eval_steps,
-    logging_steps=logging_steps, save_steps=save_steps, track_emissions=track_emissions,
-    report_to=report_to)
 evaluators = [
     CECorrelationEvaluator.from_dataset(dev_ds, "stsb-validation", batch_size=per_device_eval_batch_size),
     CECorrelationEvaluator.from_dataset(test_ds, "stsb-test", batch_size=per_device_eval_batch_size),
 ]
-trackers = open_trackers(report_to, run_dir, params=parameters)
-trackers.log_table("grid_before", grid_before, step=0)
-result = train(reranker, loss, train_ds, config, evaluators=evaluators[:1],
-               resume_from=resume_from_checkpoint or None, trackers=trackers)
-print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
-      f"{result.rows_per_s:.1f} rows/s")
+result = run.train(reranker, loss, train_ds, evaluators[:1], grid_before)
 
 # %% [markdown]
 # ## Per-layer grid after training
 
 # %%
 grid_after = reranker_grid(reranker, test_ds, batch_size=per_device_eval_batch_size)
-final_metrics, final_results = artifacts.final_metrics(reranker, evaluators)
-trackers.log_table("grid_after", grid_after, step=result.global_step)
-trackers.log_metrics({f"final/{k}": v for k, v in final_metrics.items()}, step=result.global_step)
-trackers.close()
-health = verdict.run_health(result, final_results, final_metrics, grid_before, grid_after)
-grid_after = verdict.mark_grid(grid_after, health)
-print(health["status"], health["diagnosis"] or "")
-display(grid_after)
-final_metrics
+grid_after = run.evaluate(reranker, evaluators, result, grid_before, grid_after)
+grid_after
 
 # %% [markdown]
-# ## Plots
+# ## Plots, metric tables, saved model, metrics.json, card
 
 # %%
-train_log = result.log
-plot_paths = artifacts.save_plots(run_dir, grid_before, grid_after, train_log, metric=METRIC)
-for path in plot_paths.values():
-    display(Image(filename=str(path)))
-
-# %% [markdown]
-# ## Metric tables
-
-# %%
-artifacts.save_tables(run_dir, grid_before, grid_after, train_log)
-display(artifacts.tradeoffs(grid_after, METRIC))
-artifacts.gain_table(grid_before, grid_after, METRIC)
-
-# %% [markdown]
-# ## Saved model, metrics.json, card
-
-# %%
-reranker.save(run_dir / "model")
-run_folder.write_metrics(
-    run_dir, experiment=EXPERIMENT, preset=preset, parameters=parameters, metrics=final_metrics,
-    grid_before=grid_before, grid_after=grid_after, health=health,
-    training=artifacts.training_summary(result, config), emissions=result.emissions,
-    model=artifacts.model_summary(reranker, model, "cross"), datasets=datasets_info,
-    loss=artifacts.loss_summary(loss))
-
-# %%
-from workbench.reports.cards import write_card
-
-print(write_card(run_dir))
-print(f"run folder: {run_dir}")
+run.finish(reranker, loss, result, grid_before, grid_after, kind="cross")

@@ -53,28 +53,14 @@ report_to: str = "none"  # experiment trackers: "none", "all", or tensorboard, t
 resume_from_checkpoint: str = ""  # checkpoint (or run) folder to resume training from; empty: fresh
 
 # %%
-from IPython.display import Image, display
-
 from workbench.data import datasets as data
 from workbench.evaluators import EmbeddingSimilarityEvaluator, grid
 from workbench.losses import LOSSES
 from workbench.models.bi_encoder import BiEncoder
-from workbench.recipes import artifacts
-from workbench.recipes import cuts as task_cuts
+from workbench.recipes import start
 from workbench.reports import plots
-from workbench.runs import execute as runs
-from workbench.runs import folder as run_folder
-from workbench.runs import verdict
-from workbench.training import TrainConfig, train
-from workbench.training.trackers import open_trackers
 
-EXPERIMENT = "matryoshka_2d"
-parameters = runs.check_parameters(EXPERIMENT, runs.current_parameters(EXPERIMENT, globals()))
-run_dir = runs.prepare_out_dir(out_dir, EXPERIMENT, preset)
-base_model = runs.base_model(model, run_dir)
-train_limit = None if max_train_samples < 0 else max_train_samples
-eval_limit = None if max_eval_samples < 0 else max_eval_samples
-print(f"run folder: {run_dir}")
+run = start("matryoshka_2d", globals())
 
 # %% [markdown]
 # ## Data
@@ -82,16 +68,13 @@ print(f"run folder: {run_dir}")
 # (evaluated during training), test as `sts-test` (the grids and the final numbers).
 
 # %%
-encoder = BiEncoder.from_pretrained(base_model, allow_pickle_weights=allow_pickle_weights)
-train_ds = data.load_dataset("stsb", "train", max_samples=train_limit)
-dev_ds = data.load_dataset("stsb", "validation", max_samples=eval_limit)
-test_ds = data.load_dataset("stsb", "test", max_samples=eval_limit)
-datasets_info = {
-    "train": artifacts.dataset_summary(train_ds, "sentence-transformers/stsb", "train", encoder.tokenizer),
-    "eval": artifacts.dataset_summary(dev_ds, "sentence-transformers/stsb", "validation", encoder.tokenizer),
-    "test": artifacts.dataset_summary(test_ds, "sentence-transformers/stsb", "test", encoder.tokenizer),
-}
-artifacts.summary_table(datasets_info)
+encoder = BiEncoder.from_pretrained(run.base_model, allow_pickle_weights=allow_pickle_weights)
+train_ds = data.load_dataset("stsb", "train", max_samples=run.train_limit)
+dev_ds = data.load_dataset("stsb", "validation", max_samples=run.eval_limit)
+test_ds = data.load_dataset("stsb", "test", max_samples=run.eval_limit)
+run.describe(encoder.tokenizer, train=(train_ds, "sentence-transformers/stsb", "train"),
+             eval=(dev_ds, "sentence-transformers/stsb", "validation"),
+             test=(test_ds, "sentence-transformers/stsb", "test"))
 
 # %% [markdown]
 # ## Zero-shot grid of the base model
@@ -108,11 +91,7 @@ plots.heatmap(grid_before, title="sts-test before training");
 # cell from one encode per text set, with measured encode latency, search latency and bytes.
 
 # %%
-eval_task_data = task_cuts.load_eval_tasks(eval_tasks, task_max_pairs, task_max_queries, task_max_corpus)
-cut_options = dict(dims=matryoshka_dims, precisions=cut_precisions, rescore=cut_rescore,
-                   encode_precision=task_encode_precision, batch_size=per_device_eval_batch_size)
-cuts_before = task_cuts.grid_tasks(encoder, eval_task_data, **cut_options)
-print(eval_task_data)
+run.grid_tasks(encoder, matryoshka_dims)
 
 # %% [markdown]
 # ## Training
@@ -129,25 +108,12 @@ loss_arguments = {
 }[variant]
 loss = LOSSES[{"2d": "Matryoshka2dLoss", "starbucks": "StarbucksLoss"}[variant]](
     encoder, base_loss, **loss_arguments)
-config = TrainConfig(
-    output_dir=str(run_dir), num_train_epochs=num_train_epochs, max_steps=max_steps,
-    per_device_train_batch_size=per_device_train_batch_size,
-    per_device_eval_batch_size=per_device_eval_batch_size, learning_rate=learning_rate,
-    warmup_ratio=warmup_ratio, weight_decay=weight_decay, seed=seed, batch_sampler=batch_sampler,
-    precision=precision, eval_strategy=eval_strategy, eval_steps=eval_steps,
-    logging_steps=logging_steps, save_steps=save_steps, track_emissions=track_emissions,
-    report_to=report_to)
 dev_evaluator = EmbeddingSimilarityEvaluator.from_dataset(
     dev_ds, "sts-dev", batch_size=per_device_eval_batch_size)
 test_evaluator = EmbeddingSimilarityEvaluator.from_dataset(
     test_ds, "sts-test", batch_size=per_device_eval_batch_size)
 print(loss.name, loss.config)
-trackers = open_trackers(report_to, run_dir, params=parameters)
-trackers.log_table("grid_before", grid_before, step=0)
-result = train(encoder, loss, train_ds, config, evaluators=[dev_evaluator],
-               resume_from=resume_from_checkpoint or None, trackers=trackers)
-print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
-      f"{result.rows_per_s:.1f} rows/s")
+result = run.train(encoder, loss, train_ds, [dev_evaluator], grid_before)
 
 # %% [markdown]
 # ## Grid after training
@@ -155,56 +121,19 @@ print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} 
 # %%
 grid_after = grid(encoder, test_ds, matryoshka_dims=matryoshka_dims,
                   batch_size=per_device_eval_batch_size)
-final_metrics, final_results = artifacts.final_metrics(encoder, [dev_evaluator, test_evaluator])
-trackers.log_table("grid_after", grid_after, step=result.global_step)
-trackers.log_metrics({f"final/{k}": v for k, v in final_metrics.items()}, step=result.global_step)
-trackers.close()
-health = verdict.run_health(result, final_results, final_metrics, grid_before, grid_after)
-grid_after = verdict.mark_grid(grid_after, health)
-print(health["status"], health["diagnosis"] or "")
-final_metrics
+grid_after = run.evaluate(encoder, [dev_evaluator, test_evaluator], result, grid_before, grid_after)
 
 # %% [markdown]
-# ## Plots
-# Heatmaps before/after share one colour scale; dashed lines are the zero-shot grid.
+# ## Cuts after training on the evaluation tasks
 
 # %%
-train_log = result.log
-plot_paths = artifacts.save_plots(run_dir, grid_before, grid_after, train_log)
-for path in plot_paths.values():
-    display(Image(filename=str(path)))
+run.grid_tasks(encoder, matryoshka_dims)
 
 # %% [markdown]
-# ## Metric tables
-# The full model against the cheapest cells within 1% and 5% of it, and the gain per cell.
+# ## Plots, metric tables, saved model, metrics.json, card
+# Heatmaps before/after share one colour scale; dashed lines are the zero-shot grid. Then the full
+# model against the cheapest cells within 1% and 5% of it, the gain per cell, and the zero-shot vs
+# trained score per evaluation task.
 
 # %%
-artifacts.save_tables(run_dir, grid_before, grid_after, train_log)
-display(artifacts.tradeoffs(grid_after))
-artifacts.gain_table(grid_before, grid_after)
-
-# %% [markdown]
-# ## Cuts after training: zero-shot vs trained per task
-
-# %%
-cuts_after = task_cuts.grid_tasks(encoder, eval_task_data, **cut_options)
-task_cuts.zero_shot_vs_trained(cuts_before, cuts_after)
-
-# %% [markdown]
-# ## Saved model, metrics.json, card
-
-# %%
-encoder.save(run_dir / "model")
-task_cuts.save(run_dir, cuts_before, cuts_after)
-run_folder.write_metrics(
-    run_dir, experiment=EXPERIMENT, preset=preset, parameters=parameters, metrics=final_metrics,
-    grid_before=grid_before, grid_after=grid_after, health=health,
-    training=artifacts.training_summary(result, config), emissions=result.emissions,
-    model=artifacts.model_summary(encoder, model, "bi"), datasets=datasets_info,
-    loss=artifacts.loss_summary(loss))
-
-# %%
-from workbench.reports.cards import write_card
-
-print(write_card(run_dir))
-print(f"run folder: {run_dir}")
+run.finish(encoder, loss, result, grid_before, grid_after)

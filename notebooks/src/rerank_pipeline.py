@@ -60,7 +60,6 @@ track_emissions: bool = True  # codecarbon offline tracker
 
 # %%
 import torch
-from IPython.display import Image, display
 
 from workbench.data import mining
 from workbench.data.retrieval import load_retrieval
@@ -70,19 +69,12 @@ from workbench.evaluators.pareto import cheapest_pipeline
 from workbench.evaluators.reranker_grid import reranker_grid
 from workbench.losses.adaptive_layer_ce import reranker_loss, reranker_pooling
 from workbench.models.bi_encoder import BiEncoder
-from workbench.models.encode_cache import EncodeCache
 from workbench.models.cross_encoder import CrossEncoder
-from workbench.recipes import artifacts
-from workbench.runs import execute as runs
-from workbench.runs import folder as run_folder
-from workbench.runs import verdict
-from workbench.training import TrainConfig, train
+from workbench.models.encode_cache import EncodeCache
+from workbench.recipes import artifacts, start
+from workbench.reports import plots
 
-EXPERIMENT = "rerank_pipeline"
-METRIC = "spearman"
-parameters = runs.check_parameters(EXPERIMENT, runs.current_parameters(EXPERIMENT, globals()))
-run_dir = runs.prepare_out_dir(out_dir, EXPERIMENT, preset)
-base_model = runs.base_model(model, run_dir)
+run = start("rerank_pipeline", globals(), metric="spearman")
 limit = {"max_corpus": None if max_corpus < 0 else max_corpus}
 train_data = load_retrieval(data, "train", max_queries=None if max_train_queries < 0 else max_train_queries, **limit)
 test_data = load_retrieval(data, "test", max_queries=None if max_test_queries < 0 else max_test_queries, **limit)
@@ -90,13 +82,13 @@ mine_cell = {"layer": mine_layer or None, "dim": mine_dim or None, "precision": 
              "batch_size": per_device_eval_batch_size}
 selection = {"num_negatives": num_negatives, "range_min": range_min, "range_max": range_max,
              "relative_margin": relative_margin, "sampling": sampling}
-print(f"run folder: {run_dir}\n{train_data}\n{test_data}")
+print(f"{train_data}\n{test_data}")
 
 # %% [markdown]
 # ## Mining: SciFact train qrels -> labelled pairs with hard negatives
 
 # %%
-encoder = BiEncoder.from_pretrained(base_model)
+encoder = BiEncoder.from_pretrained(run.base_model)
 cache = EncodeCache(encoder, sorted({c[0] for c in cells} | {mine_layer or encoder.num_layers}),
                     batch_size=per_device_eval_batch_size, precision=precision)  # one encode per text
 queries, positives = mining.qrels_pairs(train_data.queries, train_data.corpus, train_data.relevant)
@@ -112,17 +104,14 @@ mined
 # %%
 torch.manual_seed(seed)  # the new one-logit head is drawn at load time
 reranker = CrossEncoder.from_pretrained(  # a saved reranker keeps its head's pooling
-    reranker_model or base_model, max_length=max_length,
+    reranker_model or run.base_model, max_length=max_length,
     pooling=None if reranker_model else reranker_pooling(variant, pooling))
-if max_train_samples >= 0:
-    train_ds = train_ds.shuffle(seed=seed).select(range(min(max_train_samples, len(train_ds))))
-if max_eval_samples >= 0:
-    test_ds = test_ds.shuffle(seed=seed).select(range(min(max_eval_samples, len(test_ds))))
-datasets_info = {
-    "train": artifacts.dataset_summary(train_ds, f"{data} train (mined)", "train", reranker.tokenizer),
-    "eval": artifacts.dataset_summary(test_ds, f"{data} test (mined)", "test", reranker.tokenizer),
-}
-artifacts.summary_table(datasets_info)
+if run.train_limit is not None:
+    train_ds = train_ds.shuffle(seed=seed).select(range(min(run.train_limit, len(train_ds))))
+if run.eval_limit is not None:
+    test_ds = test_ds.shuffle(seed=seed).select(range(min(run.eval_limit, len(test_ds))))
+run.describe(reranker.tokenizer, train=(train_ds, f"{data} train (mined)", "train"),
+             eval=(test_ds, f"{data} test (mined)", "test"))
 
 # %% [markdown]
 # ## The reranker per depth before training (a new head: about random)
@@ -136,79 +125,31 @@ grid_before
 
 # %%
 loss = reranker_loss(reranker, variant)
-config = TrainConfig(
-    output_dir=str(run_dir), num_train_epochs=num_train_epochs, max_steps=max_steps,
-    per_device_train_batch_size=per_device_train_batch_size, learning_rate=learning_rate,
-    warmup_ratio=warmup_ratio, seed=seed, precision=precision, eval_strategy=eval_strategy,
-    eval_steps=eval_steps, per_device_eval_batch_size=per_device_eval_batch_size,
-    logging_steps=logging_steps, save_steps=save_steps, track_emissions=track_emissions)
 evaluators = [CECorrelationEvaluator.from_dataset(test_ds, f"{data}-test-pairs",
                                                   batch_size=per_device_eval_batch_size)]
-result = train(reranker, loss, train_ds, config, evaluators=evaluators)
-print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
-      f"{result.rows_per_s:.1f} rows/s")
+result = run.train(reranker, loss, train_ds, evaluators)
 
 # %% [markdown]
 # ## Retrieve then rerank on the test queries
+# Every (bi-encoder cell, reranker depth) pair: nDCG@10, MRR@10 and the latency per query; the
+# cheapest pipelines within 1% and 5% of the best.
 
 # %%
 grid_after = reranker_grid(reranker, test_ds, grid_depths or None, per_device_eval_batch_size, precision)
 pipelines = pipe.pipeline_grid(cache, reranker, test_data, [tuple(c) for c in cells],
                                rerank_depths, top_n=top_n, batch_size=per_device_eval_batch_size,
                                precision=precision)
-pipelines.to_csv(run_dir / "pipelines.csv", index=False)
-picks = {f"cheapest within {tol:.0%}": cheapest_pipeline(pipelines, tol) for tol in (0.01, 0.05)}
-display(grid_after)
+pipelines.to_csv(run.dir / "pipelines.csv", index=False)
+run.extra_plots.append(artifacts.save_plot(run.dir, "pipelines", lambda ax: plots.pipelines(pipelines, ax=ax)))
+for tol in (0.01, 0.05):
+    print(f"cheapest within {tol:.0%} of the best:", cheapest_pipeline(pipelines, tol)[
+        ["layer", "dim", "rerank_depth", "ndcg@10", "latency_ms_per_query"]].to_dict())
+grid_after = run.evaluate(reranker, evaluators, result, grid_before, grid_after,
+                          metrics=pipe.headline_metrics(pipelines, tuple(cells[0]), data))
 pipelines
 
-# %%
-main = pipelines[(pipelines["layer"] == cells[0][0]) & (pipelines["dim"] == cells[0][1])]
-alone, reranked = main[main["rerank_depth"] == 0].iloc[0], main[main["rerank_depth"] > 0]
-final_metrics = {f"{data}-test-retrieval_{m}": float(alone[m]) for m in ("ndcg@10", "mrr@10")}
-for _, row in reranked.iterrows():
-    final_metrics.update({f"{data}-test-rerank{int(row['rerank_depth'])}_{m}": float(row[m])
-                          for m in ("ndcg@10", "mrr@10")})
-pair_metrics, pair_results = artifacts.final_metrics(reranker, evaluators)
-final_metrics.update(pair_metrics)
-health = verdict.run_health(result, pair_results, final_metrics, grid_before, grid_after)
-grid_after = verdict.mark_grid(grid_after, health)
-print(health["status"], health["diagnosis"] or "")
-for name, row in picks.items():
-    print(name, "of the best:", row[["layer", "dim", "rerank_depth", "ndcg@10", "latency_ms_per_query"]].to_dict())
-final_metrics
-
 # %% [markdown]
-# ## Plots
+# ## Plots, metric tables, saved model, metrics.json, card
 
 # %%
-import matplotlib.pyplot as plt
-
-from workbench.reports import plots
-
-plot_paths = artifacts.save_plots(run_dir, grid_before, grid_after, result.log, metric=METRIC)
-fig, ax = plt.subplots(figsize=(7.5, 4.8))
-plots.pipelines(pipelines, ax=ax)
-fig.tight_layout()
-fig.savefig(run_dir / "plots" / "pipelines.png", dpi=110)
-plt.close(fig)
-for path in [*plot_paths.values(), run_dir / "plots" / "pipelines.png"]:
-    display(Image(filename=str(path)))
-
-# %% [markdown]
-# ## Saved model, metrics.json, card
-
-# %%
-artifacts.save_tables(run_dir, grid_before, grid_after, result.log)
-reranker.save(run_dir / "model")
-run_folder.write_metrics(
-    run_dir, experiment=EXPERIMENT, preset=preset, parameters=parameters, metrics=final_metrics,
-    grid_before=grid_before, grid_after=grid_after, health=health,
-    training=artifacts.training_summary(result, config), emissions=result.emissions,
-    model=artifacts.model_summary(reranker, reranker_model or model, "cross"), datasets=datasets_info,
-    loss=artifacts.loss_summary(loss))
-
-# %%
-from workbench.reports.cards import write_card
-
-print(write_card(run_dir))
-print(f"run folder: {run_dir}")
+run.finish(reranker, loss, result, grid_before, grid_after, kind="cross")

@@ -338,13 +338,13 @@ def test_legitimate_values_pass_the_checks():
 @pytest.mark.parametrize("experiment", ["adaptive_layer", "matryoshka_2d", "bce_reranker"])
 def test_notebook_checks_its_parameters_before_loading_anything(experiment):
     """Interactive use gets the same refusal: the first code cell after the parameters cell runs
-    ``check_parameters`` before any data or model is loaded."""
+    ``recipes.start``, which runs ``check_parameters``, before any data or model is loaded."""
     import nbformat
 
     cells = nbformat.read(runs.notebook_path(experiment), as_version=4).cells
     start = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
     first = next(c for c in cells[start + 1:] if c.cell_type == "code")
-    assert "runs.check_parameters(EXPERIMENT" in first.source
+    assert f'start("{experiment}", globals()' in first.source
     assert "load_dataset" not in first.source and "from_pretrained" not in first.source
     with pytest.raises(ParameterError, match="learning_rate=-1.0"):
         runs.check_parameters(experiment, {"learning_rate": -1.0})

@@ -50,23 +50,12 @@ class _EpochBatchSampler:
         self.group_by_length = group_by_length
         self.mega_batch_mult = mega_batch_mult
         self.epoch = 0
-        self.position = 0  # batches of this epoch already handed out
-        self._resuming = False  # set by load_state_dict: keep `position` for that epoch
         self._plan: tuple[int, list[list[int]]] | None = None
 
     def set_epoch(self, epoch: int) -> None:
-        """Start epoch ``epoch`` from its first batch (or where a restored state left it)."""
-        if epoch != self.epoch or not self._resuming:
-            self.position = 0
+        """Iterate over epoch ``epoch``'s batches (a resumed trainer reads ``plan(epoch)`` and
+        skips the batches it already trained on: the plan is a pure function of seed and epoch)."""
         self.epoch = epoch
-
-    def state_dict(self) -> dict[str, int]:
-        return {"seed": self.seed, "epoch": self.epoch, "position": self.position}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        """Resume: the next iteration skips the ``position`` batches already seen this epoch."""
-        self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
-        self._resuming = True
 
     def _order(self, rng: np.random.Generator) -> list[int]:
         """A shuffled order; with ``group_by_length``, sorted by length inside mega-batches."""
@@ -96,12 +85,7 @@ class _EpochBatchSampler:
         return len(self.plan())
 
     def __iter__(self) -> Iterator[list[int]]:
-        batches = self.plan()
-        self._resuming = False
-        while self.position < len(batches):
-            self.position += 1
-            yield list(batches[self.position - 1])
-        self.position = 0
+        return (list(batch) for batch in self.plan())
 
 
 class ShuffledBatchSampler(_EpochBatchSampler):

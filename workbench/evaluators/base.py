@@ -45,15 +45,14 @@ class EvalResult:
         """The primary metric's value, or ``None`` when it was withheld."""
         return self.metrics.get(self.primary_metric)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the run folder's ``metrics``/``health`` entries)."""
-        return {"metrics": dict(self.metrics), "primary_metric": self.primary_metric,
-                "status": self.status, "diagnosis": self.diagnosis}
+def metric_key(name: str, metric: str) -> str:
+    """``{name}_{metric}``, or ``metric`` without a name (the seed cards' key rule)."""
+    return f"{name}_{metric}" if name else metric
 
 
 def prefix(metrics: dict[str, float], name: str) -> dict[str, float]:
     """``{name}_{key}`` as sentence-transformers' ``prefix_name_to_metrics`` (no prefix if empty)."""
-    return {(f"{name}_{k}" if name else k): v for k, v in metrics.items()}
+    return {metric_key(name, k): v for k, v in metrics.items()}
 
 
 def finalize(metrics: dict[str, Any], primary_metric: str, name: str = "",
@@ -64,7 +63,7 @@ def finalize(metrics: dict[str, Any], primary_metric: str, name: str = "",
     numbers computed from collapsed embeddings are noise, not results. ``notes`` explain NaNs.
     """
     values = {k: float(v) for k, v in prefix(metrics, name).items()}
-    primary = f"{name}_{primary_metric}" if name else primary_metric
+    primary = metric_key(name, primary_metric)
     if diagnosis is not None:
         return EvalResult({}, primary, DEGENERATE, f"{diagnosis}; metrics withheld")
     bad = sorted(k for k, v in values.items() if not math.isfinite(v))

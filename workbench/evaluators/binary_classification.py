@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, matthews_corrcoef
 
-from workbench.evaluators.base import EvalResult, embed_cell, finalize, finite_max, pair_columns
+from workbench.evaluators.base import (
+    EvalResult,
+    embed_cell,
+    finalize,
+    finite_max,
+    metric_key,
+    pair_columns,
+)
 from workbench.evaluators.health import diagnose_embeddings
 from workbench.evaluators.similarity import pairwise_scores
 
@@ -147,7 +154,7 @@ class BinaryClassificationEvaluator:
         self.batch_size = batch_size
         self.precision = precision
         primary = "max_ap" if len(self.similarity_fns) > 1 else f"{self.similarity_fns[0]}_ap"
-        self.primary_metric = f"{name}_{primary}" if name else primary
+        self.primary_metric = metric_key(name, primary)
 
     @classmethod
     def from_dataset(cls, data: Any, name: str = "", label_column: str | None = None,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from workbench.evaluators.base import EvalResult, finalize, pair_columns
+from workbench.evaluators.base import EvalResult, finalize, metric_key, pair_columns
 from workbench.evaluators.health import diagnose_scores
 from workbench.evaluators.similarity import correlations
 
@@ -54,7 +54,7 @@ class CECorrelationEvaluator:
             raise ValueError(f"{len(self.sentence_pairs)} pairs for {len(self.scores)} scores")
         self.name = name
         self.batch_size = batch_size
-        self.primary_metric = f"{name}_spearman" if name else "spearman"
+        self.primary_metric = metric_key(name, "spearman")
 
     @classmethod
     def from_dataset(cls, data: Any, name: str = "", label_column: str | None = None,

@@ -121,3 +121,15 @@ def pipeline_grid(encoder: Any, reranker: Any, data: Any, cells: Sequence[tuple[
     frame = pd.DataFrame(rows)
     frame["latency_ms_per_query"] = frame[["encode_ms", "search_ms", "rerank_ms"]].sum(axis=1)
     return frame
+
+
+def headline_metrics(pipelines: pd.DataFrame, cell: tuple[int, int], name: str) -> dict[str, float]:
+    """The card's metrics of the first bi-encoder ``cell``: retrieval alone (depth 0) and with
+    the reranker at each depth, as ``<name>-test-retrieval_ndcg@10`` / ``-rerank<k>_mrr@10``."""
+    rows = pipelines[(pipelines["layer"] == cell[0]) & (pipelines["dim"] == cell[1])]
+    out = {}
+    for _, row in rows.sort_values("rerank_depth").iterrows():
+        depth = int(row["rerank_depth"])
+        stage = "retrieval" if depth == 0 else f"rerank{depth}"
+        out.update({f"{name}-test-{stage}_{m}": float(row[m]) for m in ("ndcg@10", "mrr@10")})
+    return out

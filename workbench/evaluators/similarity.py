@@ -19,7 +19,14 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import pearsonr, spearmanr
 
-from workbench.evaluators.base import EvalResult, embed_cell, finalize, finite_max, pair_columns
+from workbench.evaluators.base import (
+    EvalResult,
+    embed_cell,
+    finalize,
+    finite_max,
+    metric_key,
+    pair_columns,
+)
 from workbench.evaluators.health import diagnose_embeddings, diagnose_scores
 
 SIMILARITY_FNS = ("cosine", "manhattan", "euclidean", "dot")
@@ -110,7 +117,7 @@ class EmbeddingSimilarityEvaluator:
         self.batch_size = batch_size
         self.precision = precision
         primary = "spearman_cosine" if "cosine" in self.similarity_fns else f"spearman_{self.similarity_fns[0]}"
-        self.primary_metric = f"{name}_{primary}" if name else primary
+        self.primary_metric = metric_key(name, primary)
 
     @classmethod
     def from_dataset(cls, data: Any, name: str = "", label_column: str | None = None,

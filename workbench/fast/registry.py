@@ -86,6 +86,7 @@ class Classifier:
 ARCHITECTURES: dict[type, Architecture] = {}
 CLASSIFIERS: dict[type, Classifier] = {}
 _said: set[tuple[str, str]] = set()
+_readable: dict[type, str | None] = {}
 
 
 def register(model_class: type, architecture: Architecture) -> None:
@@ -106,11 +107,28 @@ def fallback(model: nn.Module, reason: str) -> None:
                     "(correct, slower)", type(model).__name__, reason)
 
 
+def missing_parts(arch: Architecture, model: nn.Module) -> str | None:
+    """Why ``arch`` cannot read ``model``'s blocks in the installed transformers (an attribute
+    its ``weights`` reads is absent, e.g. ``scaling`` before the 4.48 attention refactor), or
+    ``None``; checked once per block class."""
+    blocks = arch.blocks(model)
+    if len(blocks) == 0:
+        return None
+    kind = type(blocks[0])
+    if kind not in _readable:
+        try:
+            arch.weights(blocks[0])
+            _readable[kind] = None
+        except AttributeError as err:
+            _readable[kind] = f"{kind.__name__} lacks a part the fast path reads ({err})"
+    return _readable[kind]
+
+
 def lookup(model: nn.Module, quiet: bool = False) -> Architecture | None:
     """The fast path for ``model``'s class, or ``None`` (logged once unless ``quiet``)."""
     arch = ARCHITECTURES.get(type(model))
     reason = ("no fast path is registered for this class" if arch is None
-              else arch.unsupported(model))
+              else arch.unsupported(model) or missing_parts(arch, model))
     if getattr(model, "gradient_checkpointing", False) or getattr(
             getattr(model, "encoder", None), "gradient_checkpointing", False):
         reason = "gradient checkpointing is on"

@@ -58,6 +58,10 @@ class LossError(ValueError):
     """A loss input that would silently train on garbage (NaN, wrong columns, labels out of range)."""
 
 
+class NonFiniteError(LossError):
+    """Embeddings or labels holding NaN/inf (the training step turns it into a NaN loss)."""
+
+
 def check_columns(name: str, n: int, columns: tuple[int, int | None]) -> None:
     """Raise unless ``n`` text columns fit ``columns = (min, max)`` (``max=None``: no upper bound)."""
     low, high = columns
@@ -82,7 +86,7 @@ def check_finite(name: str, what: str, tensor: Tensor) -> None:
     """Raise naming ``what`` when ``tensor`` holds NaN or inf."""
     if not torch.isfinite(tensor).all():
         bad = int((~torch.isfinite(tensor)).sum())
-        raise LossError(f"{name}: {what} contain {bad} NaN/inf values")
+        raise NonFiniteError(f"{name}: {what} contain {bad} NaN/inf values")
 
 
 def check_embeddings(name: str, embeddings: Sequence[Tensor]) -> None:

@@ -7,7 +7,6 @@ full layer x dimension grid costs a single encode pass.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -19,10 +18,10 @@ from tqdm.auto import tqdm
 
 from workbench.fast import bf16_inference, inference, unpadded
 from workbench.models import st_format
+from workbench.models.precision import PRECISIONS, MixedPrecision
 from workbench.models.specs import check_cell, resolve_model
 
 POOLING_MODES = ("mean", "cls", "max")
-PRECISIONS = ("fp32", "bf16")
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str = "mean") -> torch.Tensor:
@@ -59,16 +58,7 @@ def truncate(emb: torch.Tensor, dim: int | None, normalize: bool = True) -> torc
     return F.normalize(emb, p=2, dim=-1) if normalize else emb
 
 
-def precision_context(precision: str, device: torch.device | str = "cpu"):
-    """Autocast context for ``precision`` ("fp32" = no autocast, "bf16" = bfloat16 autocast)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision '{precision}'; choose one of {PRECISIONS}")
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
-
-
-class BiEncoder(nn.Module):
+class BiEncoder(MixedPrecision, nn.Module):
     """Sentence encoder whose every layer and leading dimension is a usable embedding.
 
     Args:
@@ -167,7 +157,12 @@ class BiEncoder(nn.Module):
 
         ``layers=None`` returns only the last layer. Costs one forward whatever the layer count.
         Layer 0 is the embedding output (``hidden_states[0]``), which AdaptiveLayerLoss trains.
+        Runs under the encoder's own ``forward_precision`` (autocast, outputs in fp32).
         """
+        return self._in_precision(self._forward, features, layers)
+
+    def _forward(self, features: dict[str, torch.Tensor],
+                 layers: Sequence[int] | None) -> dict[int, torch.Tensor]:
         wanted = [self.num_layers] if layers is None else sorted(set(layers))
         for k in wanted:
             if k != 0:

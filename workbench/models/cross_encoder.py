@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 
 from workbench.fast import unpadded
 from workbench.models import st_format
-from workbench.models.bi_encoder import precision_context
 from workbench.models.layers import cut_blocks
+from workbench.models.precision import MixedPrecision, precision_context
 from workbench.models.specs import resolve_model
 
 Pair = tuple[str, str] | list[str]
@@ -79,7 +79,7 @@ def cut_cross_encoder(ce: CrossEncoder, k: int) -> Iterator[CrossEncoder]:
         yield ce
 
 
-class CrossEncoder(nn.Module):
+class CrossEncoder(MixedPrecision, nn.Module):
     """Scores text pairs jointly (Nogueira & Cho 2019, "Passage Re-ranking with BERT").
 
     Args:
@@ -144,8 +144,12 @@ class CrossEncoder(nn.Module):
                                    max_length=self.max_length, return_tensors="pt"))
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Raw logits, shape (B,). A registered classifier (``workbench.fast.registry``) skips the
-        padding work, in training and in ``predict`` (same function)."""
+        """Raw logits, shape (B,), under the encoder's own ``forward_precision``. A registered
+        classifier (``workbench.fast.registry``) skips the padding work, in training and in
+        ``predict`` (same function)."""
+        return self._in_precision(self._forward, features)
+
+    def _forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         features = {k: v.to(self.device) for k, v in features.items()}
         pooling = self.pooling
         if unpadded.supports_classifier(self.model, features):
@@ -174,8 +178,12 @@ class CrossEncoder(nn.Module):
 
         Layer ``k``'s logit is what the reranker cut to its first ``k`` blocks outputs (one shared
         head), so a layer-adaptive loss trains exactly the cut models. A training BERT skips
-        the padding work.
+        the padding work. Runs under the encoder's own ``forward_precision``.
         """
+        return self._in_precision(self._layer_logits, features, layers)
+
+    def _layer_logits(self, features: dict[str, torch.Tensor],
+                      layers: Sequence[int]) -> dict[int, torch.Tensor]:
         features = {k: v.to(self.device) for k, v in features.items()}
         if (self.model.training and torch.is_grad_enabled()
                 and unpadded.supports_classifier(self.model, features)):

@@ -36,7 +36,6 @@ class BiEncoderLayout:
     """``sentence_bert_config.json``'s value; None: the rule above (:func:`st_max_seq_length`)."""
     do_lower_case: bool = False
     truncate_dim: int | None = None
-    is_st: bool = False
     modules: tuple[str, ...] = ("Transformer", "Pooling")
 
 
@@ -59,8 +58,7 @@ def read_bi_encoder_layout(source: str) -> BiEncoderLayout:
     if modules_file is None:
         return BiEncoderLayout()
     modules = json.loads(modules_file.read_text())
-    layout = BiEncoderLayout(is_st=True, modules=tuple(m["type"].rsplit(".", 1)[-1]
-                                                         for m in modules))
+    layout = BiEncoderLayout(modules=tuple(m["type"].rsplit(".", 1)[-1] for m in modules))
     for module in modules:
         kind, path = module["type"].rsplit(".", 1)[-1], module.get("path", "")
         if kind == "Pooling":
@@ -147,12 +145,21 @@ def load_transformer(source: str, trust_remote_code: bool = False,
     return model, tokenizer
 
 
-def _versions() -> dict[str, str]:
+BI_ENCODER_LAYOUT = "3.0.0"
+"""The sentence-transformers version whose layout ``save_bi_encoder`` writes: modules.json +
+``config_sentence_transformers.json`` with ``similarity_fn_name`` / ``truncate_dim`` (new in 3.0)."""
+CROSS_ENCODER_LAYOUT = "6.0.0"
+"""The layout ``save_cross_encoder`` writes: modules.json naming
+``sentence_transformers.base.modules.transformer.Transformer`` (6.x) over a plain HF folder."""
+
+
+def _versions(layout: str) -> dict[str, str]:
+    """``__version__`` of the config: the layout's sentence-transformers version, not ours."""
     import transformers
 
     from workbench import __version__
 
-    return {"sentence_transformers": "3.0.0", "transformers": transformers.__version__,
+    return {"sentence_transformers": layout, "transformers": transformers.__version__,
             "pytorch": torch.__version__, "workbench": __version__}
 
 
@@ -180,7 +187,7 @@ def save_bi_encoder(encoder, folder: str | Path, truncate_dim: int | None = None
     _dump(folder / "modules.json", modules)
     _dump(folder / "sentence_bert_config.json",
           {"max_seq_length": encoder.max_seq_length, "do_lower_case": encoder.do_lower_case})
-    config = {"__version__": _versions(), "prompts": {}, "default_prompt_name": None,
+    config = {"__version__": _versions(BI_ENCODER_LAYOUT), "prompts": {}, "default_prompt_name": None,
               "similarity_fn_name": "cosine"}
     if truncate_dim is not None:  # read by sentence-transformers >= 3; a no-op after the Dense
         config["truncate_dim"] = truncate_dim
@@ -206,7 +213,7 @@ def save_cross_encoder(model, tokenizer, folder: str | Path, max_length: int) ->
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    versions = _versions()
+    versions = _versions(CROSS_ENCODER_LAYOUT)
     model.config.sentence_transformers = {"activation_fn": SIGMOID,
                                           "version": versions["sentence_transformers"]}
     model.save_pretrained(folder, safe_serialization=True)
@@ -244,12 +251,22 @@ def is_cross_encoder(source: str) -> bool:
     return any(a.endswith("ForSequenceClassification") for a in architectures)
 
 
+def saved_max_length(source: str) -> int | None:
+    """``max_seq_length`` of ``sentence_bert_config.json`` (2.x-5.x) or the tokenizer's
+    ``model_max_length`` (6.x), ignoring the huge sentinel of tokenizers without a limit."""
+    for name, key in (("sentence_bert_config.json", "max_seq_length"),
+                      ("tokenizer_config.json", "model_max_length")):
+        file = _local_or_hub_file(source, name)
+        value = json.loads(file.read_text()).get(key) if file else None
+        if value and int(value) < 10**5:
+            return int(value)
+    return None
+
+
 def read_max_length(source: str, config, tokenizer, default: int = 512) -> int:
-    """Truncation length of a saved model: ``sentence_bert_config.json``'s ``max_seq_length``,
-    else the tokenizer's ``model_max_length``, capped by the position embeddings."""
-    sbert = _local_or_hub_file(source, "sentence_bert_config.json")
-    saved = json.loads(sbert.read_text()).get("max_seq_length") if sbert else None
-    length = int(saved or tokenizer.model_max_length)
+    """Truncation length of a saved model (:func:`saved_max_length`, else the tokenizer's
+    ``model_max_length``), capped by the position embeddings."""
+    length = saved_max_length(source) or int(tokenizer.model_max_length)
     if length > 10**5:  # tokenizers without a limit report a huge sentinel
         length = default
     return min(length, getattr(config, "max_position_embeddings", None) or length)

@@ -15,6 +15,13 @@ import pandas as pd
 from workbench.evaluators import pareto
 from workbench.reports import plots
 from workbench.runs.folder import PLOTS
+from workbench.runs.schema import (
+    DatasetSummary,
+    LossInfo,
+    ModelInfo,
+    Training,
+    to_dict,
+)
 
 
 def dataset_summary(ds: Any, name: str, split: str, tokenizer: Any = None,
@@ -24,7 +31,7 @@ def dataset_summary(ds: Any, name: str, split: str, tokenizer: Any = None,
 
     stats = dataset_stats(ds, tokenizer)
     rows = ds.select(range(min(examples, len(ds)))).to_list()
-    return {"name": name, "split": split, **stats, "examples": rows}
+    return to_dict(DatasetSummary(name=name, split=split, **stats, examples=rows))
 
 
 def summary_table(datasets: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -56,29 +63,29 @@ def training_summary(result: Any, config: Any) -> dict[str, Any]:
               "seconds": p["seconds"], "energy_kwh": p["emissions"].get("energy_kwh"),
               "emissions_kg": p["emissions"].get("emissions_kg")}
              for p in getattr(result, "parts", None) or []]
-    return {"seconds": result.train_seconds, "rows_per_s": result.rows_per_s,
-            "steps": result.global_step, "rows": result.train_rows, "epoch": result.epoch,
-            "final_loss": result.final_loss, "status": result.status, "parts": parts,
-            "hyperparameters": config.to_card_dict()}
+    return to_dict(Training(seconds=result.train_seconds, rows_per_s=result.rows_per_s,
+                            steps=result.global_step, rows=result.train_rows, epoch=result.epoch,
+                            final_loss=result.final_loss, status=result.status, parts=parts,
+                            hyperparameters=config.to_card_dict()))
 
 
 def loss_summary(loss: Any) -> dict[str, Any]:
     """Name, config and BibTeX citations of a loss (for the card)."""
-    return {"name": loss.name, "config": loss.config, "citations": list(loss.citations)}
+    return to_dict(LossInfo(name=loss.name, config=loss.config, citations=list(loss.citations)))
 
 
 def model_summary(model: Any, base_model: str, kind: str) -> dict[str, Any]:
     """Base model spec, kind ("bi" | "cross"), depth and width."""
     config = model.transformer.config if kind == "bi" else model.model.config
-    info = {"base_model": base_model, "kind": kind, "num_layers": config.num_hidden_layers,
-            "dim": config.hidden_size, "model_type": config.model_type}
+    info = ModelInfo(base_model=base_model, kind=kind, num_layers=config.num_hidden_layers,
+                     dim=config.hidden_size, model_type=config.model_type)
     if kind == "bi":
-        info.update(pooling=model.pooling_mode, normalize=model.normalize,
-                    max_seq_length=model.max_seq_length, modules=model.stack,
-                    do_lower_case=model.do_lower_case)
+        info.pooling, info.normalize = model.pooling_mode, model.normalize
+        info.max_seq_length, info.do_lower_case = model.max_seq_length, model.do_lower_case
+        info.modules = list(model.stack)
     else:
-        info["max_seq_length"] = model.max_length
-    return info
+        info.max_seq_length = model.max_length
+    return to_dict(info)
 
 
 def save_tables(out_dir: str | Path, grid_before: pd.DataFrame, grid_after: pd.DataFrame,
@@ -91,6 +98,20 @@ def save_tables(out_dir: str | Path, grid_before: pd.DataFrame, grid_after: pd.D
     grid_after.to_csv(paths["grid"], index=False)
     train_log.to_csv(paths["train_log"], index=False)
     return paths
+
+
+def save_plot(out_dir: str | Path, name: str, draw: Any) -> Path:
+    """``draw(ax)`` saved as ``plots/<name>.png`` (figure closed): an experiment's own plot."""
+    import matplotlib.pyplot as plt
+
+    folder = Path(out_dir) / "plots"
+    folder.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    draw(ax)
+    fig.tight_layout()
+    fig.savefig(folder / f"{name}.png", dpi=110)
+    plt.close(fig)
+    return folder / f"{name}.png"
 
 
 def save_plots(out_dir: str | Path, grid_before: pd.DataFrame, grid_after: pd.DataFrame,

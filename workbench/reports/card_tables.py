@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from workbench.models.st_format import saved_max_length
+from workbench.runs.schema import DatasetSummary
+
 ST_POOLING_KEYS = ("word_embedding_dimension", "pooling_mode_cls_token",
                    "pooling_mode_mean_tokens", "pooling_mode_max_tokens",
                    "pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens",
@@ -120,14 +123,8 @@ def architecture(model_dir: Path) -> str:
 
 
 def max_seq_length(model_dir: Path, default: int = 512) -> int:
-    """The truncation length saved with the model (sentence_bert_config or tokenizer config)."""
-    for name, key in (("sentence_bert_config.json", "max_seq_length"),
-                      ("tokenizer_config.json", "model_max_length")):
-        path = model_dir / name
-        value = json.loads(path.read_text()).get(key) if path.exists() else None
-        if isinstance(value, int) and value < 10**5:
-            return value
-    return default
+    """The truncation length saved with the model (``st_format.saved_max_length``)."""
+    return saved_max_length(str(model_dir)) or default
 
 
 def hyperparameters(run) -> dict[str, dict]:
@@ -159,15 +156,8 @@ def _log_cell(column: str, value) -> str:
 
 
 def dataset_size(stats: dict) -> int:
-    """Rows in the dataset (``artifacts.dataset_summary``'s ``samples`` count)."""
-    size = stats.get("size", stats.get("samples", 0))
-    return size if isinstance(size, int) else len(size)
-
-
-def examples(stats: dict) -> list[dict]:
-    """The first rows kept with the dataset statistics."""
-    rows = stats.get("examples") or stats.get("samples")
-    return rows if isinstance(rows, list) else []
+    """Rows in the dataset (``DatasetSummary.samples``; 0 when none was recorded)."""
+    return int(stats.get("samples", 0))
 
 
 def dataset_details(stats: dict) -> str:
@@ -183,27 +173,22 @@ def dataset_details(stats: dict) -> str:
     table = md_table(["", *columns], [["type", *(c["type"] for c in columns.values())],
                                       ["details", *(f"<ul>{detail(c)}</ul>"
                                                     for c in columns.values())]])
-    samples = examples(stats)
+    samples = stats.get("examples") or []
     sample_rows = [[f"<code>{fmt(r.get(c))}</code>" for c in columns] for r in samples]
     return (f"* Approximate statistics based on the first {stats.get('stats_rows', 1000)} samples:\n" + table
             + "\n* Samples:\n" + md_table(list(columns), sample_rows))
 
 
-def example_pairs(info: dict, n: int = 5) -> list[tuple[str, str]]:
+def example_pairs(evalset: DatasetSummary | None, n: int = 5) -> list[tuple[str, str]]:
     """Text pairs from the evaluation samples (for usage snippets)."""
-    samples = examples(info.get("datasets", {}).get("eval") or {})
-    pairs = []
-    for row in samples:
-        texts = [v for v in row.values() if isinstance(v, str)]
-        if len(texts) >= 2:
-            pairs.append((texts[0], texts[1]))
+    pairs = [(a, b) for a, b, _ in evalset.labelled_pairs()] if evalset is not None else []
     return pairs[:n] or [("A man is eating food.", "A man is eating a piece of bread."),
                          ("A plane is taking off.", "An air plane is taking off.")]
 
 
-def widget_examples(eval_stats: dict, n: int = 5) -> list[dict]:
+def widget_examples(evalset: DatasetSummary | None, n: int = 5) -> list[dict]:
     """Hub widget entries: a source sentence, its pair and two other evaluation sentences."""
-    pairs = example_pairs({"datasets": {"eval": eval_stats}}, n)
+    pairs = example_pairs(evalset, n)
     others, k = [b for _, b in pairs], len(pairs)
     return [{"source_sentence": a,
              "sentences": list(dict.fromkeys([b, others[(i + 1) % k], others[(i + 2) % k]]))}

@@ -12,13 +12,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import jinja2
 import yaml
 
 from workbench.reports import card_tables as tables
+from workbench.reports.card_health import (
+    collapsed_layers,
+    degenerate_diagnosis,
+    health_level,
+    health_reasons,
+    is_finite,
+    layers_note,
+)
 from workbench.runs.compare import RunView, cheapest_within, load_run
+from workbench.runs.schema import Emissions, from_dict
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ST_DOCS = "https://sbert.net/docs/package_reference"
@@ -78,64 +86,6 @@ def group_metrics(metrics: dict[str, float], kind: str = "bi") -> list[Evaluatio
     return list(groups.values())
 
 
-def is_finite(value) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
-
-
-def health_reasons(run: RunView) -> list[str]:
-    """What is wrong with this run, one finding per item: the health findings (or diagnosis)
-    and non-finite final metrics. Empty for a healthy run."""
-    health = run.health
-    reasons = [f["message"] for f in health.get("findings") or []]
-    if not reasons and health.get("status", "ok") != "ok":
-        reasons.append(health.get("diagnosis") or f"health status '{health['status']}'")
-    bad = sorted(k for k, v in run.metrics.items() if not is_finite(v))
-    if bad:
-        reasons.append(f"{len(bad)} of {len(run.metrics)} final metrics are NaN or infinite "
-                       f"({', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''})")
-    return reasons
-
-
-def degenerate_diagnosis(run: RunView) -> str | None:
-    """Why this run must not be used (or be used with care), or None: :func:`health_reasons`."""
-    return "; ".join(health_reasons(run)) or None
-
-
-def health_level(run: RunView) -> str:
-    """"degenerate" (metrics meaningless: none in model-index), "warning" (a health warning or
-    NaN metrics: finite ones kept) or "ok"."""
-    status = run.health.get("status", "ok")
-    if status == "degenerate":
-        return status
-    return "warning" if status != "ok" or degenerate_diagnosis(run) else "ok"
-
-
-def collapsed_layers(run: RunView) -> list[int]:
-    """Layers whose probe embeddings collapsed (metrics.json health), or whose every grid cell
-    is marked degenerate."""
-    found = set(run.health.get("collapsed_layers") or [])
-    if "status" in run.grid and not run.grid.empty:
-        bad = run.grid.groupby("layer")["status"].agg(lambda s: (s == "degenerate").all())
-        found |= {int(layer) for layer, all_bad in bad.items() if all_bad}
-    return sorted(found)
-
-
-def layers_note(run: RunView, level: str, num_layers: Any) -> str:
-    """The card's claim about which layers are usable embeddings."""
-    if level == "degenerate":
-        return ("Training failed (see the warning above): none of its layers is a usable "
-                "embedding.")
-    bad = collapsed_layers(run)
-    if not bad:
-        return (f"Every one of its {num_layers} layers and every leading slice of its dimensions "
-                "is a usable embedding; the layer × dimension table below says what each cut "
-                "costs and keeps.")
-    good = [k for k in range(1, int(num_layers or 0) + 1) if k not in bad]
-    return (f"Layers {', '.join(map(str, good)) or 'none'} and the leading slices of their "
-            f"dimensions are usable embeddings; layer(s) {', '.join(map(str, bad))} collapsed in "
-            "training and are not (marked in the layer × dimension table below).")
-
-
 def base_model(run: RunView) -> str | None:
     """The base model's Hub id (the offline ``minilm-l6`` alias names its Hub id)."""
     from workbench.models.specs import MINILM_ALIAS, MINILM_HUB_ID
@@ -166,26 +116,25 @@ def model_index(run: RunView, evaluations: list[Evaluation]) -> list[dict]:
     return [{"name": model_name(run), "results": results}] if results else []
 
 
-def co2_eq_emissions(emissions: dict | None) -> dict | None:
+def co2_eq_emissions(emissions: Emissions | dict | None) -> dict | None:
     """The training's ``EmissionsMeter`` record (kg, kWh, s) in the card's units (g, kWh, hours);
     None when emissions were not measured."""
-    if not emissions or emissions.get("status", "ok") != "ok":
+    if isinstance(emissions, dict):
+        emissions = from_dict(Emissions, emissions) if emissions else None
+    if emissions is None or emissions.status != "ok":
         return None
-    kg = emissions.get("emissions_kg", emissions.get("emissions", 0.0))
-    seconds = emissions.get("duration_s", emissions.get("duration", 0.0))
-    out = {"emissions": float(kg) * 1000,
-           "energy_consumed": float(emissions.get("energy_kwh", emissions.get("energy_consumed", 0))),
+    out = {"emissions": float(emissions.emissions_kg or 0.0) * 1000,
+           "energy_consumed": float(emissions.energy_kwh or 0.0),
            "source": "codecarbon", "training_type": "fine-tuning",
-           "on_cloud": emissions.get("on_cloud") in (True, "Y", "y", "yes")}
-    ram = emissions.get("ram_gb", emissions.get("ram_total_size"))
-    for key, value in (("cpu_model", emissions.get("cpu_model")),
-                       ("gpu_model", emissions.get("gpu_model")), ("ram_total_size", ram)):
+           "on_cloud": emissions.on_cloud in (True, "Y", "y", "yes")}
+    for key, value in (("cpu_model", emissions.cpu_model), ("gpu_model", emissions.gpu_model),
+                       ("ram_total_size", emissions.ram_gb)):
         if value not in (None, ""):
             out[key] = value
-    out["hours_used"] = round(float(seconds) / 3600, 3)
-    gpu = emissions.get("gpu_model")
-    out["hardware_used"] = (f"{emissions.get('gpu_count') or 1} x {gpu}" if gpu
-                            else emissions.get("cpu_model") or "CPU")
+    out["hours_used"] = round(float(emissions.duration_s or 0.0) / 3600, 3)
+    gpu = emissions.gpu_model
+    out["hardware_used"] = (f"{emissions.gpu_count or 1} x {gpu}" if gpu
+                            else emissions.cpu_model or "CPU")
     return out
 
 
@@ -243,9 +192,9 @@ def front_matter(run: RunView, evaluations: list[Evaluation], level: str) -> dic
         data["datasets"] = list(dict.fromkeys(names))
     data["metrics"] = list(dict.fromkeys(m for ev in evaluations for m in ev.metrics))
     if not cross:
-        data["widget"] = tables.widget_examples(run.info.get("datasets", {}).get("eval", {}))
+        data["widget"] = tables.widget_examples(run.datasets.get("eval"))
     data["pipeline_tag"] = "text-classification" if cross else "sentence-similarity"
-    co2 = co2_eq_emissions(run.info.get("emissions"))
+    co2 = co2_eq_emissions(run.emissions)
     if co2:
         data["co2_eq_emissions"] = co2
     index = model_index(run, evaluations) if level != "degenerate" else []
@@ -287,7 +236,7 @@ def card_context(run: RunView, model_id: str | None = None) -> dict:
         "cuts_table": _cuts_table(run.path),
         "architecture": tables.architecture(run.model_dir) if run.kind != "cross" else "",
         "hyper": tables.hyperparameters(run), "log_table": tables.train_log_table(run.train_log),
-        "co2": meta.get("co2_eq_emissions"), "example_pairs": tables.example_pairs(run.info),
+        "co2": meta.get("co2_eq_emissions"), "example_pairs": tables.example_pairs(run.datasets.get("eval")),
     }
 
 

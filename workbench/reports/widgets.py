@@ -32,14 +32,8 @@ DEFAULT_PAIRS = [
 
 def _example_pairs(run: RunView, n: int = 4) -> list[tuple[str, str, float | None]]:
     """Pairs (text, text, gold label) from the evaluation examples kept in metrics.json."""
-    data = (run.info.get("datasets") or {}).get("eval") or {}
-    rows = data.get("examples") or []
-    pairs = []
-    for row in rows:
-        texts = [v for v in row.values() if isinstance(v, str)]
-        gold = next((v for v in row.values() if isinstance(v, int | float)), None)
-        if len(texts) >= 2:
-            pairs.append((texts[0], texts[1], gold))
+    evalset = run.datasets.get("eval")
+    pairs = evalset.labelled_pairs() if evalset is not None else []
     return pairs[:n] or DEFAULT_PAIRS
 
 

@@ -17,10 +17,13 @@ from workbench import settings
 from workbench.errors import FolderError
 from workbench.evaluators import pareto
 from workbench.runs.record import effective_status, status_line
-
-QUALITY_COLUMNS = ("spearman_cosine", "spearman", "cosine_ap", "max_ap", "pearson_cosine",
-                   "cosine_accuracy")
-"""Grid columns that can stand for quality, the first present wins."""
+from workbench.runs.schema import (
+    METRICS_FILE,
+    QUALITY_COLUMNS,
+    DatasetSummary,
+    Emissions,
+    from_dict,
+)
 
 
 @dataclass
@@ -54,6 +57,16 @@ class RunView:
         return self.info.get("health") or {"status": "ok", "diagnosis": None}
 
     @property
+    def datasets(self) -> dict[str, DatasetSummary]:
+        return {role: from_dict(DatasetSummary, d)
+                for role, d in (self.info.get("datasets") or {}).items()}
+
+    @property
+    def emissions(self) -> Emissions | None:
+        data = self.info.get("emissions")
+        return from_dict(Emissions, data) if data else None
+
+    @property
     def model_dir(self) -> Path:
         return self.path / "model"
 
@@ -74,9 +87,9 @@ def _read_csv(path: Path, rows: list | None = None) -> pd.DataFrame:
 def load_run(run_dir: str | Path) -> RunView:
     """Read ``metrics.json``, ``grid.csv``, ``grid_before.csv`` and ``train_log.csv``."""
     path = Path(run_dir)
-    metrics_file = path / "metrics.json"
+    metrics_file = path / METRICS_FILE
     if not metrics_file.exists():
-        raise FolderError(f"{path} is not a run folder: it holds no metrics.json")
+        raise FolderError(f"{path} is not a run folder: it holds no {METRICS_FILE}")
     try:
         info = json.loads(metrics_file.read_text())
     except ValueError as err:

@@ -29,7 +29,10 @@ from workbench.runs.lock import RunLock, RunLockedError
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PRESETS_DIR = PACKAGE_DIR / "presets"
-NOTEBOOKS_DIR = PACKAGE_DIR.parent / "notebooks"
+NOTEBOOKS_DIR = next((d for d in (PACKAGE_DIR / "notebooks", PACKAGE_DIR.parent / "notebooks")
+                      if d.is_dir()), PACKAGE_DIR.parent / "notebooks")
+"""The experiment notebooks: inside the package in an installed wheel (``workbench/notebooks``),
+at the top of the source tree in a checkout or editable install."""
 RUN_FILE = run_record.RUN_FILE
 FAILURE_FILE = attempt.FAILURE_FILE
 TINY_MODEL = "tiny-bert"
@@ -108,9 +111,11 @@ def parse_value(text: str, type_name: str = "None") -> Any:
     return value
 
 
-def check_names(experiment: str, names: Mapping[str, Any] | list[str]) -> None:
-    """Refuse parameter names the notebook does not declare, listing the valid ones."""
-    valid = declared_parameters(experiment)
+def check_names(experiment: str, names: Mapping[str, Any] | list[str],
+                valid: Mapping[str, Any] | None = None) -> None:
+    """Refuse parameter names the notebook does not declare (``valid``: its declared
+    parameters, read from the notebook file when not given), listing the valid ones."""
+    valid = declared_parameters(experiment) if valid is None else valid
     unknown = [n for n in names if n not in valid]
     if unknown:
         raise UnknownParameterError(
@@ -136,14 +141,17 @@ def model_shape(spec: Any) -> tuple[int, int] | None:
     return shape(spec) if isinstance(spec, str) and spec.strip() else None
 
 
-def check_parameters(experiment: str, values: Mapping[str, Any]) -> dict[str, Any]:
+def check_parameters(experiment: str, values: Mapping[str, Any],
+                     declared: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Every parameter typed and in range, the model found and wide enough; the full values.
 
+    ``declared``: name -> ``{inferred_type_name, default}`` (a running notebook passes its own,
+    ``recipes.run.declared_types``); by default papermill reads them from the notebook file.
     Raises :class:`ParameterError` (or a model error) naming the parameter, the value and what is
     allowed. Reads only the model's config.json and weight headers: no data, no weights.
     """
-    declared = declared_parameters(experiment)
-    check_names(experiment, values)
+    declared = declared_parameters(experiment) if declared is None else declared
+    check_names(experiment, values, declared)
     full = {**param_rules.defaults(declared), **values}
     param_rules.check_values(full, declared)
     param_rules.check_against_data(full)
@@ -200,11 +208,6 @@ def base_model(spec: str, out_dir: str | Path) -> str:
     from workbench.models.tiny import tiny_bert
 
     return str(tiny_bert(Path(out_dir) / "base_model", hidden_size=32, num_layers=3))
-
-
-def current_parameters(experiment: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """The values of the notebook's declared parameters as they stand in ``namespace``."""
-    return {name: namespace[name] for name in declared_parameters(experiment) if name in namespace}
 
 
 def has_checkpoint(run_dir: Path) -> bool:

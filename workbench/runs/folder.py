@@ -32,12 +32,18 @@ import pandas as pd
 
 from workbench import atomic
 from workbench.runs.record import status_line
+from workbench.runs.schema import (
+    FAILURE_FILE,
+    METRICS_FILE,
+    METRICS_KEYS,
+    MetricsRecord,
+    clean,
+    grid_problems,
+)
 
 PLOTS = ("heatmap_before", "heatmap_after", "per_layer", "per_dim", "pareto", "training")
 REQUIRED_FILES = ("notebook.ipynb", "metrics.json", "grid.csv", "grid_before.csv",
                   "train_log.csv", "model")
-METRICS_KEYS = ("experiment", "preset", "parameters", "metrics", "grid_before", "grid_after",
-                "health", "training", "emissions", "versions", "model", "datasets", "loss")
 VERSION_PACKAGES = ("torch", "transformers", "datasets", "accelerate", "tokenizers",
                     "sentence-transformers", "codecarbon", "workbench")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -54,40 +60,26 @@ def versions() -> dict[str, str]:
     return found
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf -> None, numpy scalars -> Python, DataFrames -> list of rows."""
-    if isinstance(value, pd.DataFrame):
-        return [_clean(row) for row in value.to_dict(orient="records")]
-    if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def write_metrics(out_dir: str | Path, *, experiment: str, preset: str,
                   parameters: Mapping[str, Any], metrics: Mapping[str, float],
                   grid_before: pd.DataFrame, grid_after: pd.DataFrame,
                   health: Mapping[str, Any], training: Mapping[str, Any],
                   emissions: Mapping[str, Any] | None, model: Mapping[str, Any],
                   datasets: Mapping[str, Any], loss: Mapping[str, Any]) -> Path:
-    """Write ``metrics.json`` (every key of ``METRICS_KEYS``; NaN written as null)."""
-    record = {"experiment": experiment, "preset": preset, "parameters": parameters,
-              "metrics": metrics, "grid_before": grid_before, "grid_after": grid_after,
-              "health": health, "training": training, "emissions": emissions,
-              "versions": versions(), "model": model, "datasets": datasets, "loss": loss}
-    return atomic.write_json(Path(out_dir) / "metrics.json", _clean(record))
+    """Write ``metrics.json`` (a :class:`MetricsRecord`: every key typed, NaN written as null).
+
+    Sections may be dicts or the schema's dataclasses; a key the schema lacks raises.
+    """
+    record = clean({"experiment": experiment, "preset": preset, "parameters": parameters,
+                    "metrics": metrics, "grid_before": grid_before, "grid_after": grid_after,
+                    "health": health, "training": training, "emissions": emissions,
+                    "versions": versions(), "model": model, "datasets": datasets, "loss": loss})
+    return atomic.write_json(Path(out_dir) / METRICS_FILE, clean(MetricsRecord.from_dict(record)))
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     """``metrics.json`` of a run folder, grids as DataFrames."""
-    data = json.loads((Path(run_dir) / "metrics.json").read_text())
+    data = json.loads((Path(run_dir) / METRICS_FILE).read_text())
     for key in ("grid_before", "grid_after"):
         data[key] = pd.DataFrame(data.get(key) or [])
     return data
@@ -104,10 +96,15 @@ def _finite_problems(metrics: Mapping[str, Any], degenerate: bool) -> list[str]:
 
 def _metrics_problems(path: Path) -> list[str]:
     try:
-        data = json.loads((path / "metrics.json").read_text())
+        data = json.loads((path / METRICS_FILE).read_text())
     except (OSError, ValueError) as err:
         return [f"metrics.json unreadable: {err}"]
     problems = [f"metrics.json lacks key '{k}'" for k in METRICS_KEYS if k not in data]
+    if not problems:
+        try:
+            MetricsRecord.from_dict(data)
+        except (TypeError, ValueError) as err:
+            problems.append(f"metrics.json does not fit the schema: {err}")
     degenerate = (data.get("health") or {}).get("status") == "degenerate"
     problems += _finite_problems(data.get("metrics") or {}, degenerate)
     if not data.get("grid_after"):
@@ -129,13 +126,13 @@ def check_run_folder(path: str | Path) -> list[str]:
     status = status_line(path)
     problems = [f"run.json: {status}"] if status else []
     problems += [f"missing {name}" for name in REQUIRED_FILES if not (path / name).exists()]
-    if (path / "FAILED.txt").exists():
-        problems.append("FAILED.txt present: " + (path / "FAILED.txt").read_text().splitlines()[0])
-    if (path / "metrics.json").exists():
+    if (path / FAILURE_FILE).exists():
+        problems.append("FAILED.txt present: " + (path / FAILURE_FILE).read_text().splitlines()[0])
+    if (path / METRICS_FILE).exists():
         problems += _metrics_problems(path)
     for name in ("grid.csv", "grid_before.csv"):
-        if (path / name).exists() and pd.read_csv(path / name).empty:
-            problems.append(f"{name} has no rows")
+        if (path / name).exists():
+            problems += grid_problems(pd.read_csv(path / name), name)
     for name in PLOTS:
         png = path / "plots" / f"{name}.png"
         if not png.exists() or png.stat().st_size <= len(PNG_MAGIC):

@@ -13,8 +13,9 @@ from typing import Any
 
 import torch
 
+from workbench.data.columns import split_columns
 from workbench.fast.padding import pad_rows
-from workbench.training.config import TrainConfig, split_columns
+from workbench.training.config import TrainConfig
 
 
 @dataclass
@@ -27,13 +28,16 @@ class Columns:
     tokens: list[dict[str, list[list[int]]]] | None = None
     """Each text column tokenised once (bi-encoders), see :meth:`pretokenize`."""
     token_key: tuple | None = None
+    max_length: int | None = None
+    """Truncation of the training batches (``TrainConfig.max_seq_length``); ``None``: the
+    model's own ``max_seq_length`` / ``max_length``, which training never changes."""
 
     @classmethod
-    def from_dataset(cls, dataset: Any) -> Columns:
+    def from_dataset(cls, dataset: Any, max_length: int | None = None) -> Columns:
         names, label = split_columns(dataset.column_names)
         texts = [[str(t) for t in dataset[c]] for c in names]
         labels = [float(v) for v in dataset[label]] if label is not None else None
-        return cls(names, texts, labels)
+        return cls(names, texts, labels, max_length=max_length)
 
     def pretokenize(self, model: Any) -> None:
         """Tokenise once (truncated, unpadded): each text column, or the pairs of a cross-encoder.
@@ -42,7 +46,7 @@ class Columns:
         each text (or pair, truncated ``longest_first``) on its own.
         """
         pairs = is_cross_encoder(model)
-        length = model.max_length if pairs else model.max_seq_length
+        length = self.max_length or (model.max_length if pairs else model.max_seq_length)
         key = (id(model.tokenizer), length, pairs)
         if self.token_key == key:
             return
@@ -67,12 +71,7 @@ def make_sampler(dataset: Any, config: TrainConfig, batch_size: int | None = Non
 
 def epoch_batches(sampler: Any, epoch: int, rank: int = 0, world: int = 1) -> list[list[int]]:
     """This process's batches of ``epoch``: every ``world``-th batch, the same count on each rank."""
-    if hasattr(sampler, "plan"):  # workbench.data.samplers: the epoch's batches without moving position
-        batches = [list(b) for b in sampler.plan(epoch)]
-    else:
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
-        batches = [list(b) for b in sampler]
+    batches = [list(b) for b in sampler.plan(epoch)]  # workbench.data.samplers: pure in epoch
     per_rank = len(batches) // world if world > 1 else len(batches)
     return batches[rank::world][:per_rank]
 
@@ -92,10 +91,3 @@ def collate(model: Any, data: Columns, idx: Sequence[int]
     return features, labels
 
 
-
-def set_max_length(model: Any, max_seq_length: int | None) -> None:
-    """Apply ``max_seq_length`` to a bi-encoder (``max_seq_length``) or cross-encoder (``max_length``)."""
-    if max_seq_length is None:
-        return
-    attr = "max_length" if is_cross_encoder(model) else "max_seq_length"
-    setattr(model, attr, int(max_seq_length))

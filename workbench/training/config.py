@@ -2,25 +2,26 @@
 
 Names follow Hugging Face ``TrainingArguments`` as the seed cards list them; defaults are the
 Hugging Face defaults, so ``to_card_dict()["non_default"]`` matches the cards' "Non-Default
-Hyperparameters" section. Data- and model-dependent checks live in :func:`check_setup`.
+Hyperparameters" section. An experiment's own values live in one place, its notebook's
+``parameters`` cell (presets override them), and reach the library through
+:meth:`TrainConfig.from_params`. Data- and model-dependent checks live in :func:`check_setup`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.data.columns import split_columns
 from workbench.errors import ParameterError
 from workbench.training.trackers import TrackerError, parse_report_to
 
 EVAL_STRATEGIES = ("no", "steps", "epoch")
 PRECISIONS = ("fp32", "bf16", "fp16")
 SCHEDULERS = ("linear",)
-BATCH_SAMPLERS = ("batch_sampler", "no_duplicates")
-LABEL_COLUMNS = ("label", "score", "labels", "scores")
 
 
 class ConfigError(ParameterError):
@@ -70,6 +71,20 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.validate()
 
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], **fixed: Any) -> TrainConfig:
+        """The config of a notebook's parameters: every parameter named like a field (others,
+        such as ``model`` or the loss settings, are not training settings); ``fixed`` (e.g.
+        ``output_dir``) wins over ``params``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in params.items() if k in names}, **fixed})
+
+    @property
+    def eval_every(self) -> int:
+        """Steps between evaluations (``eval_strategy="steps"``): ``eval_steps``, else
+        ``logging_steps`` as in Hugging Face."""
+        return int(self.eval_steps) if self.eval_steps is not None else int(self.logging_steps)
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the setting, its value and what is allowed, for
         settings that are wrong whatever the data."""
@@ -94,8 +109,6 @@ class TrainConfig:
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ConfigError(f"num_train_epochs={self.num_train_epochs!r} is not allowed with "
                               "max_steps=-1: set num_train_epochs > 0 or max_steps >= 1")
-        if self.eval_strategy == "steps" and self.eval_steps is None:
-            self.eval_steps = self.logging_steps
         try:
             parse_report_to(self.report_to)
         except TrackerError as err:
@@ -148,18 +161,9 @@ def check_device(config: TrainConfig) -> None:
 
 
 def _sampler_names() -> tuple[str, ...]:
-    try:
-        from workbench.data.samplers import SAMPLERS
-    except ImportError:
-        return BATCH_SAMPLERS
+    from workbench.data.samplers import SAMPLERS
+
     return tuple(SAMPLERS)
-
-
-def split_columns(column_names: Sequence[str]) -> tuple[list[str], str | None]:
-    """Text columns (in order) and the label column (``label``/``score``), if any."""
-    labels = [c for c in column_names if c in LABEL_COLUMNS]
-    texts = [c for c in column_names if c not in LABEL_COLUMNS]
-    return texts, (labels[0] if labels else None)
 
 
 def check_setup(config: TrainConfig, model: Any, loss: Any, dataset: Any, world_size: int = 1) -> None:

@@ -17,7 +17,7 @@ from accelerate.utils import gather_object
 from workbench.training import checkpoint as ckpt
 from workbench.training.batches import Columns, collate
 from workbench.training.health import LEVELS, probe_layers, worst
-from workbench.training.step import encoder_autocast
+from workbench.training.step import forward_precision
 
 
 @contextlib.contextmanager
@@ -50,7 +50,7 @@ def run_evaluators(evaluators: list, model: Any) -> tuple[dict[str, float], list
 def validation_loss(run: Any) -> float:
     """Mean loss over ``run.eval_dataset`` in order, dropout off, same precision as training."""
     loss = run.accelerator.unwrap_model(run.module)
-    data = Columns.from_dataset(run.eval_dataset)
+    data = Columns.from_dataset(run.eval_dataset, run.config.max_seq_length)
     size, n = run.config.per_device_eval_batch_size, len(run.eval_dataset)
     total, count = 0.0, 0
     loss.eval()
@@ -58,7 +58,7 @@ def validation_loss(run: Any) -> float:
         for start in range(0, n, size):
             idx = list(range(start, min(start + size, n)))
             features, labels = collate(run.model, data, idx)
-            with encoder_autocast(run):
+            with forward_precision(run):
                 total += float(loss(features, labels).float()) * len(idx)
             count += len(idx)
     finally:

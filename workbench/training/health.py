@@ -77,7 +77,6 @@ def loss_parts(loss: torch.nn.Module, features: list[dict[str, torch.Tensor]]) -
             emb = model(feats)[model.num_layers].float()
             parts[f"column_{i}"] = {"nonfinite_values": int((~torch.isfinite(emb)).sum()),
                                     "mean_norm": float(emb.norm(dim=-1).mean())}
-    parts.update({k: v for k, v in getattr(loss, "last_parts", {}).items()})
     return parts
 
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from accelerate.utils import AutocastKwargs, DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
 from workbench.progress import ProgressFile
 from workbench.training import checkpoint as ckpt
-from workbench.training.batches import Columns, epoch_batches, make_sampler, set_max_length
+from workbench.training.batches import Columns, epoch_batches, make_sampler
 from workbench.training.config import TrainConfig, check_device, check_setup
 from workbench.training.emissions import EmissionsMeter
 from workbench.training.evaluation import agree, evaluate, final_verdict, probe
@@ -118,12 +118,15 @@ def _setup(model: Any, loss: torch.nn.Module, dataset: Any, config: TrainConfig,
            evaluators: list, callbacks: list, resume: bool = False) -> _Run:
     check_device(config)
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-    acc = Accelerator(mixed_precision={"fp32": "no"}.get(config.precision, config.precision),
-                      cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
-    set_max_length(model, config.max_seq_length)
+    # The encoder autocasts its own forward (step.forward_precision); accelerate only scales fp16
+    # gradients, its autocast around the whole loss stays off.
+    acc = Accelerator(mixed_precision="fp16" if config.precision == "fp16" else "no",
+                      cpu=not torch.cuda.is_available(),
+                      kwargs_handlers=[ddp, AutocastKwargs(enabled=False)])
     check_setup(config, model, loss, dataset, acc.num_processes)
     set_seed(config.seed)
-    data, sampler = Columns.from_dataset(dataset), make_sampler(dataset, config)
+    data = Columns.from_dataset(dataset, config.max_seq_length)
+    sampler = make_sampler(dataset, config)
     state = TrainState()
     chunk = config.gradient_accumulation_steps
     n_batches = len(epoch_batches(sampler, 0, acc.process_index, acc.num_processes))
@@ -133,20 +136,11 @@ def _setup(model: Any, loss: torch.nn.Module, dataset: Any, config: TrainConfig,
     optimizer = make_optimizer(loss, config)
     scheduler = make_scheduler(optimizer, config, state.total_steps)
     module, optimizer = acc.prepare(loss, optimizer)
-    _drop_loss_autocast(loss)
     log = TrainLog(config.output_dir if acc.is_main_process else None, resume=resume)
     monitor = CollapseMonitor(config.collapse_patience, config.flat_loss_rtol,
                               config.collapse_cosine, config.loss_blowup_factor)
     return _Run(config, acc, module, model, optimizer, scheduler, data, sampler, log, monitor,
                 state, evaluators, callbacks)
-
-
-def _drop_loss_autocast(loss: torch.nn.Module) -> None:
-    """Undo accelerate's autocast around the whole loss: ``train_step`` autocasts the encoder's
-    forward only (as the Hugging Face Trainer does), so the loss math stays in fp32."""
-    if "_original_forward" in vars(loss):
-        del loss._original_forward
-        vars(loss).pop("forward", None)
 
 
 def _default_probe(data: Columns, n: int = 64) -> list[str]:
@@ -213,7 +207,7 @@ def _after_step(run: _Run, epoch_end: bool) -> None:
     st, cfg = run.state, run.config
     if st.step % cfg.logging_steps == 0:
         _log_loss(run)
-    due = (cfg.eval_strategy == "steps" and st.step % int(cfg.eval_steps) == 0) or \
+    due = (cfg.eval_strategy == "steps" and st.step % cfg.eval_every == 0) or \
           (cfg.eval_strategy == "epoch" and epoch_end)
     if due:
         _evaluate(run)

@@ -4,53 +4,32 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 
-from workbench.losses.base import LossError
+from workbench.losses.base import NonFiniteError
 from workbench.training.batches import collate
 from workbench.training.health import check_finite_loss, loss_parts
 
 
-@contextlib.contextmanager
-def encoder_autocast(run: Any) -> Iterator[None]:
-    """Mixed precision as the Hugging Face Trainer applies it (accelerate's ``prepare_model``):
-    autocast around the model's forward only, outputs cast to fp32, so the loss math (cosine
-    scores, softmaxes, KL) runs in fp32 outside autocast."""
-    model, acc = run.model, run.accelerator
-    if acc.mixed_precision == "no":
-        yield
-        return
-    own, inner = vars(model).get("forward"), model.forward
-
-    def forward(*args: Any, **kwargs: Any) -> Any:
-        with acc.autocast():
-            out = inner(*args, **kwargs)
-        if isinstance(out, dict):
-            return {k: v.float() for k, v in out.items()}
-        return out.float() if isinstance(out, torch.Tensor) else out
-
-    model.forward = forward
-    try:
-        yield
-    finally:
-        if own is None:
-            del model.forward
-        else:
-            model.forward = own
+def forward_precision(run: Any) -> contextlib.AbstractContextManager:
+    """The encoder's own mixed precision for this block (``TrainConfig.precision``): its forward
+    autocasts and returns fp32, so the loss math stays in fp32 (as the Hugging Face Trainer)."""
+    scope = getattr(run.model, "mixed_precision", None)
+    if scope is None:
+        return contextlib.nullcontext()
+    return scope(run.config.precision)
 
 
 def _forward(run: Any, features: list[dict[str, torch.Tensor]],
              labels: torch.Tensor | None) -> torch.Tensor:
-    """The loss, autocast on the encoder; a loss refusing NaN embeddings becomes a NaN value."""
+    """The loss in the encoder's precision; NaN/inf embeddings or labels give a NaN value, which
+    ``_check`` turns into ``NonFiniteLossError`` with the rows that caused it."""
     try:
-        with encoder_autocast(run):
+        with forward_precision(run):
             return run.module(features, labels)
-    except LossError as err:
-        if "NaN" not in str(err):
-            raise
+    except NonFiniteError:
         return torch.tensor(float("nan"))
 
 

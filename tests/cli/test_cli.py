@@ -8,7 +8,7 @@ import pandas as pd
 
 from workbench.cli import main as cli
 
-FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "tiny_stsb.csv"
+FIXTURE = Path(__file__).resolve().parents[2] / "data" / "fixtures" / "tiny_stsb.csv"
 
 
 def test_grid_prints_and_writes_grid_csv(tiny_bert_dir, tmp_path, capsys):

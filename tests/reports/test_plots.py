@@ -14,49 +14,17 @@ import pytest
 from workbench.reports import plots
 
 
-@pytest.fixture()
-def grid() -> pd.DataFrame:
-    rows = []
-    for layer in (1, 2, 3):
-        for dim in (32, 16, 8):
-            rows.append({"layer": layer, "dim": dim,
-                         "spearman_cosine": 0.8 + 0.02 * layer + 0.0005 * dim,
-                         "latency_ms_per_1k": 10.0 * layer, "bytes_per_vector": 4 * dim})
-    return pd.DataFrame(rows)
-
-
-def test_full_cell_is_last_layer_widest_dim(grid):
-    full = plots.full_cell(grid)
-    assert (full["layer"], full["dim"]) == (3, 32)
-
-
-def test_cheapest_within_tolerance(grid):
-    # full model L3/32 = 0.876; within 1% (>= 0.8672): L3/32, L3/16 -> same latency, fewer bytes
-    one = plots.cheapest_within(grid, 0.01)
-    assert (one["layer"], one["dim"]) == (3, 16)
-    # within 5% (>= 0.8322): L1/32 (0.836) qualifies and is the fastest; L1/16 (0.828) does not
-    five = plots.cheapest_within(grid, 0.05)
-    assert (five["layer"], five["dim"]) == (1, 32)
-
-
-def test_pareto_frontier_is_monotone(grid):
-    front = plots.pareto_frontier(grid)
-    assert front["latency_ms_per_1k"].is_monotonic_increasing
-    assert front["spearman_cosine"].is_monotonic_increasing
-    assert front["spearman_cosine"].iloc[-1] == grid["spearman_cosine"].max()
-
-
 @pytest.mark.parametrize("draw", [plots.heatmap, plots.per_layer, plots.per_dim, plots.pareto])
-def test_grid_plots_draw_on_given_axes(grid, draw):
+def test_grid_plots_draw_on_given_axes(toy_grid, draw):
     fig, ax = plt.subplots()
-    assert draw(grid, ax=ax) is ax
+    assert draw(toy_grid, ax=ax) is ax
     assert ax.get_title()
     assert ax.has_data() or ax.images
     plt.close(fig)
 
 
-def test_plots_create_axes_when_none_given(grid):
-    ax = plots.heatmap(grid)
+def test_plots_create_axes_when_none_given(toy_grid):
+    ax = plots.heatmap(toy_grid)
     assert ax.images and ax.images[0].get_array().shape == (3, 3)
     plt.close(ax.figure)
 

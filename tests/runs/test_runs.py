@@ -101,7 +101,8 @@ def test_committed_notebook_is_clean(experiment):
 
 def _good_folder(path, nan: bool = False):
     grid = pd.DataFrame({"layer": [1, 2], "dim": [8, 8], "spearman_cosine": [0.4, 0.5],
-                         "latency_ms_per_1k": [1.0, 2.0], "bytes_per_vector": [32, 32]})
+                         "latency_ms_per_1k": [1.0, 2.0], "bytes_per_vector": [32, 32],
+                         "status": ["ok", "ok"]})
     for name in ("notebook.ipynb", "grid.csv", "grid_before.csv", "train_log.csv"):
         grid.to_csv(path / name, index=False)
     (path / "model").mkdir()
@@ -113,13 +114,13 @@ def _good_folder(path, nan: bool = False):
         path, experiment="e", preset="p", parameters={"a": 1},
         metrics={"sts-test_spearman_cosine": math.nan if nan else 0.5}, grid_before=grid,
         grid_after=grid, health={"status": "ok", "diagnosis": None}, training={}, emissions=None,
-        model={}, datasets={}, loss={})
+        model={"base_model": "m"}, datasets={}, loss={})
 
 
 def test_check_run_folder_accepts_a_complete_folder(tmp_path):
     _good_folder(tmp_path)
     assert run_folder.check_run_folder(tmp_path) == []
-    assert run_folder.read_metrics(tmp_path)["grid_after"].shape == (2, 5)
+    assert run_folder.read_metrics(tmp_path)["grid_after"].shape == (2, 6)
 
 
 def test_check_run_folder_names_every_problem(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from workbench.data import datasets as data
 
-FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "tiny_stsb.csv"
+FIXTURE = Path(__file__).resolve().parents[2] / "data" / "fixtures" / "tiny_stsb.csv"
 
 
 @pytest.mark.parametrize(("name", "split", "rows", "columns"), [

@@ -13,7 +13,7 @@ from workbench.reports import compare_plots
 from workbench.runs import compare
 
 matplotlib.use("Agg")
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @pytest.fixture()

@@ -71,6 +71,20 @@ def test_unsupported_features_fall_back(tiny_encoder):
     assert not unpadded.supports(torch.nn.Linear(2, 2), feats)
 
 
+def test_a_transformers_lacking_what_the_path_reads_keeps_the_reference_forward(tiny_encoder,
+                                                                                monkeypatch):
+    feats = tiny_encoder.tokenize(TEXTS)
+    assert unpadded.supports(tiny_encoder.transformer, feats)
+    # as a transformers release whose BertSelfAttention lacks ``scaling`` (before 4.48)
+    from workbench.fast import architectures, registry
+
+    monkeypatch.setattr(registry, "_readable", {})
+    for block in tiny_encoder.transformer.encoder.layer:
+        monkeypatch.delattr(block.attention.self, "scaling")
+    assert "scaling" in registry.missing_parts(architectures.BERT, tiny_encoder.transformer)
+    assert not unpadded.supports(tiny_encoder.transformer, feats)
+
+
 PAIRS = [("a man is playing guitar", "a man plays music on the big stage tonight"),
          ("a dog", "hi"), ("two people are walking", "people walk"), ("hi", "a red car")]
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from huggingface_hub import ModelCard
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 SEED_002 = SEEDS / "002_2f01f10572927a96.txt"
 WORKBENCH_EXTRAS = {(4, "Layer × Dimension Trade-off"),
                     (4, "Cuts: every task, layer, dimension and precision")}
