@@ -20,6 +20,7 @@ from workbench.losses.base import (
     resolve_rng,
     sample_indices,
 )
+from workbench.losses.starbucks import CITATION as STARBUCKS_CITATION
 
 XIN_CITATION = """@inproceedings{xin-etal-2020-early,
     title = "Early Exiting {BERT} for Efficient Document Ranking",
@@ -30,14 +31,6 @@ XIN_CITATION = """@inproceedings{xin-etal-2020-early,
     url = "https://aclanthology.org/2020.sustainlp-1.11",
 }"""
 
-STARBUCKS_CITATION = """@misc{zhuang2024starbucks,
-    title = {Starbucks: Improved Training for 2D Matryoshka Embeddings},
-    author = {Shengyao Zhuang and Shuai Wang and Bevan Koopman and Guido Zuccon},
-    year = {2024},
-    eprint = {2410.13230},
-    archivePrefix = {arXiv},
-    url = {https://arxiv.org/abs/2410.13230},
-}"""
 
 DISTILLS = ("kl", "mse")
 HEAD_LR_SCALE = 40.0
