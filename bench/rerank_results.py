@@ -3,7 +3,7 @@ plain and the adaptive reranker over seeds, and a rerank_pipeline run's pipeline
 
     python bench/rerank_results.py RUN_DIR [RUN_DIR ...]
 
-Run folders of ``bce_reranker`` are grouped by ``variant``; a ``rerank_pipeline`` folder prints
+Run folders of ``bce_reranker`` are grouped by ``variant`` and head (:func:`run_label`); a ``rerank_pipeline`` folder prints
 its ``pipelines.csv`` and the cheapest pipeline within 1% and 5% of the best.
 """
 
@@ -16,25 +16,42 @@ from pathlib import Path
 import pandas as pd
 
 
+def run_label(parameters: dict) -> str:
+    """``variant`` plus what its head read: ``plain``, ``adaptive/cls`` (the first version),
+    ``adaptive/mean`` (mean-pooled head, ``head_lr_scale`` x the encoder's rate)."""
+    from workbench.losses.adaptive_layer_ce import reranker_pooling
+
+    variant = parameters.get("variant", "plain")
+    pooling = reranker_pooling(variant, parameters.get("pooling", "cls"))
+    if variant == "plain" and pooling == "cls":
+        return "plain"
+    scale = parameters.get("head_lr_scale", 1.0) if variant == "adaptive" else 1.0
+    prior = parameters.get("prior_layers_weight", 1.0) if variant == "adaptive" else 1.0
+    return (f"{variant}/{pooling}" + (f" {scale:g}x head lr" if scale != 1.0 else "")
+            + (f" prior x{prior:g}" if prior != 1.0 else ""))
+
+
 def stsb_table(runs: list[Path]) -> str:
+    """Mean (± sd over seeds) STSB-test Spearman and acc@0.5 per depth, one column per label."""
     rows = []
     for run in runs:
         info = json.loads((run / "metrics.json").read_text())
         grid = pd.read_csv(run / "grid.csv")
-        grid["variant"] = info["parameters"].get("variant", "plain")
+        grid["label"] = run_label(info["parameters"])
         grid["seed"] = info["parameters"]["seed"]
         rows.append(grid)
     frame = pd.concat(rows)
-    stats = frame.groupby(["variant", "layer"]).agg(
+    stats = frame.groupby(["label", "layer"]).agg(
         spearman=("spearman", "mean"), sd=("spearman", "std"), seeds=("seed", "nunique"),
         accuracy=("accuracy_at_0.5", "mean")).reset_index()
-    lines = ["| layers kept | plain spearman | adaptive spearman | plain acc@0.5 | adaptive acc@0.5 |",
-             "|---|---|---|---|---|"]
+    labels = sorted(stats["label"].unique(), key=lambda x: (x != "plain", x))
+    head = [f"{label} spearman" for label in labels] + [f"{label} acc@0.5" for label in labels]
+    lines = ["| layers kept | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for layer in sorted(stats["layer"].unique()):
         cells = []
         for metric in ("spearman", "accuracy"):
-            for variant in ("plain", "adaptive"):
-                hit = stats[(stats["variant"] == variant) & (stats["layer"] == layer)]
+            for label in labels:
+                hit = stats[(stats["label"] == label) & (stats["layer"] == layer)]
                 if hit.empty:
                     cells.append("—")
                     continue
@@ -42,8 +59,8 @@ def stsb_table(runs: list[Path]) -> str:
                 sd = f" ± {row['sd']:.4f}" if metric == "spearman" and row["seeds"] > 1 else ""
                 cells.append(f"{row[metric]:.4f}{sd}")
         lines.append(f"| {layer} | " + " | ".join(cells) + " |")
-    seeds = {k: sorted(int(s) for s in v) for k, v in frame.groupby("variant")["seed"].unique().items()}
-    return "\n".join(lines) + "\n\nseeds: " + ", ".join(f"{k} {v}" for k, v in seeds.items())
+    seeds = {k: sorted(int(s) for s in v) for k, v in frame.groupby("label")["seed"].unique().items()}
+    return "\n".join(lines) + "\n\nseeds: " + "; ".join(f"{k} {v}" for k, v in seeds.items())
 
 
 def pipeline_table(run: Path) -> str:

@@ -3,7 +3,8 @@
 #
 # A cross-encoder reads both texts at once and outputs one logit; `BinaryCrossEntropyLoss` trains
 # `sigmoid(logit)` towards the STSB score in [0, 1] used as a soft label (seed card 003).
-# `variant: adaptive` trains the same head on every layer's `[CLS]` state, each depth also pulled
+# `variant: adaptive` trains the same head on every layer's pooled state (by default the mean of
+# the pair's token states, and a head learning at 40x the encoder's rate), each depth also pulled
 # towards the last layer's score (`AdaptiveLayerCrossEncoderLoss`), so the reranker cut to k layers
 # is a usable reranker with scores on the same scale.
 # Evaluation: Pearson/Spearman of the predicted scores against gold on STSB validation
@@ -27,6 +28,9 @@ prior_layers_weight: float = 1.0  # adaptive: weight of the prior layers' mean l
 distill: str = "kl"  # adaptive: pull of each depth to the last, "kl" (Bernoulli) or "mse" (logits)
 distill_weight: float = 1.0  # adaptive: weight of that pull (0: off)
 pos_weight: float = 0.0  # BCE weight of positive labels (0: unweighted)
+pooling: str = "auto"  # what the head reads: "cls", "mean" or "auto" (mean for adaptive, cls for plain)
+head_lr_scale: float = 40.0  # adaptive: the head's learning rate as a multiple of learning_rate
+layer_weighting: str = "uniform"  # adaptive: weight of each prior layer, "uniform", "log" or "linear"
 max_train_samples: int = -1  # rows of STSB train used (-1: all 5,749)
 max_eval_samples: int = -1  # rows of STSB validation/test used (-1: all)
 num_train_epochs: float = 1.0  # epochs (ignored when max_steps > 0)
@@ -53,7 +57,7 @@ import torch
 from workbench.data import datasets as data
 from workbench.evaluators import CECorrelationEvaluator
 from workbench.evaluators.reranker_grid import reranker_grid
-from workbench.losses.adaptive_layer_ce import reranker_loss
+from workbench.losses.adaptive_layer_ce import reranker_loss, reranker_pooling
 from workbench.models.cross_encoder import CrossEncoder
 from workbench.recipes import start
 
@@ -64,7 +68,8 @@ run = start("bce_reranker", globals(), metric="spearman")
 
 # %%
 torch.manual_seed(seed)  # the new one-logit head is drawn at load time
-reranker = CrossEncoder.from_pretrained(run.base_model, allow_pickle_weights=allow_pickle_weights)
+reranker = CrossEncoder.from_pretrained(run.base_model, allow_pickle_weights=allow_pickle_weights,
+                                       pooling=reranker_pooling(variant, pooling))
 train_ds = data.load_dataset("stsb", "train", max_samples=run.train_limit)
 dev_ds = data.load_dataset("stsb", "validation", max_samples=run.eval_limit)
 test_ds = data.load_dataset("stsb", "test", max_samples=run.eval_limit)
@@ -86,7 +91,8 @@ grid_before
 loss = reranker_loss(reranker, variant, pos_weight=pos_weight or None,
                      **({} if variant == "plain" else dict(
                          n_layers_per_step=n_layers_per_step, distill=distill,
-                         prior_layers_weight=prior_layers_weight, distill_weight=distill_weight)))
+                         prior_layers_weight=prior_layers_weight, distill_weight=distill_weight,
+                         head_lr_scale=head_lr_scale, layer_weighting=layer_weighting)))
 evaluators = [
     CECorrelationEvaluator.from_dataset(dev_ds, "stsb-validation", batch_size=per_device_eval_batch_size),
     CECorrelationEvaluator.from_dataset(test_ds, "stsb-test", batch_size=per_device_eval_batch_size),

@@ -38,6 +38,7 @@ range_max: int = 50  # candidates considered per query
 relative_margin: float = 0.05  # negatives score at least this share of |positive score| below it
 sampling: str = "top"  # "top" or "random" among the candidates left
 variant: str = "adaptive"  # "plain" or "adaptive" (every depth, AdaptiveLayerCrossEncoderLoss)
+pooling: str = "auto"  # a new head reads "cls", "mean" or "auto" (mean for adaptive, cls for plain)
 max_length: int = 256  # reranker tokens per (query, document) pair
 num_train_epochs: float = 1.0  # epochs (ignored when max_steps > 0)
 max_steps: int = -1  # optimizer steps (-1: from num_train_epochs)
@@ -66,7 +67,7 @@ from workbench.evaluators import CECorrelationEvaluator
 from workbench.evaluators import rerank_pipeline as pipe
 from workbench.evaluators.pareto import cheapest_pipeline
 from workbench.evaluators.reranker_grid import reranker_grid
-from workbench.losses.adaptive_layer_ce import reranker_loss
+from workbench.losses.adaptive_layer_ce import reranker_loss, reranker_pooling
 from workbench.models.bi_encoder import BiEncoder
 from workbench.models.cross_encoder import CrossEncoder
 from workbench.models.encode_cache import EncodeCache
@@ -102,7 +103,9 @@ mined
 
 # %%
 torch.manual_seed(seed)  # the new one-logit head is drawn at load time
-reranker = CrossEncoder.from_pretrained(reranker_model or run.base_model, max_length=max_length)
+reranker = CrossEncoder.from_pretrained(  # a saved reranker keeps its head's pooling
+    reranker_model or run.base_model, max_length=max_length,
+    pooling=None if reranker_model else reranker_pooling(variant, pooling))
 if run.train_limit is not None:
     train_ds = train_ds.shuffle(seed=seed).select(range(min(run.train_limit, len(train_ds))))
 if run.eval_limit is not None:

@@ -25,12 +25,14 @@ def tiny_ce_dir(tmp_path_factory):
     return tiny_cross_encoder(tmp_path_factory.mktemp("tiny-ce-adaptive"))
 
 
-def test_layer_logits_are_the_cut_models_logits(tiny_ce_dir):
-    ce = CrossEncoder.from_pretrained(tiny_ce_dir).eval()
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_layer_logits_are_the_cut_models_logits(tiny_ce_dir, pooling):
+    ce = CrossEncoder.from_pretrained(tiny_ce_dir, pooling=pooling).eval()
+    assert ce.pooling == pooling
     feats = ce.tokenize(PAIRS)
     with torch.no_grad():
         per_layer = ce.forward_layers(feats, [1, 2, 3])
-        fast = unpadded.classifier_layer_logits(ce.model, feats, [1, 2, 3])
+        fast = unpadded.classifier_layer_logits(ce.model, feats, [1, 2, 3], pooling)
         for k in (1, 2, 3):
             with cut_cross_encoder(ce, k):
                 cut = ce(feats)
@@ -38,6 +40,10 @@ def test_layer_logits_are_the_cut_models_logits(tiny_ce_dir):
             torch.testing.assert_close(fast[k], cut, atol=1e-5, rtol=0)
     assert len(ce.model.bert.encoder.layer) == 3  # restored after each cut
     assert not torch.allclose(per_layer[1], per_layer[3])
+    if pooling == "mean":  # the head really reads another row than [CLS]
+        with torch.no_grad():
+            ce.model.config.classifier_pooling = "cls"
+            assert not torch.allclose(ce(feats), per_layer[3], atol=1e-4)
 
 
 def test_last_layer_only_is_plain_bce():
@@ -133,3 +139,40 @@ def test_adaptive_training_puts_every_depth_on_one_scale(tiny_ce_dir):
     assert accuracy["plain"][0] < 0.8, accuracy  # the plain reranker's cut is off-scale
     assert accuracy["plain"][2] >= 0.95, accuracy
 
+
+
+def test_head_learns_at_its_own_rate_and_the_variant_picks_the_pooling(tiny_ce_dir):
+    from workbench.losses.adaptive_layer_ce import HEAD_LR_SCALE, reranker_loss, reranker_pooling
+    from workbench.training import TrainConfig
+    from workbench.training.optim import make_optimizer
+
+    ce = CrossEncoder.from_pretrained(tiny_ce_dir, pooling=reranker_pooling("adaptive"))
+    assert ce.pooling == "mean" and reranker_pooling("plain") == "cls"
+    assert reranker_pooling("adaptive", "cls") == "cls"
+    loss = reranker_loss(ce, "adaptive")
+    head = {id(p) for p in loss.head_parameters()}
+    assert head == {id(p) for m in (ce.model.bert.pooler, ce.model.classifier) for p in m.parameters()}
+    optimizer = make_optimizer(loss, TrainConfig(output_dir=None, learning_rate=1e-4))
+    rates = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert [rates[i] for i in head] == pytest.approx([1e-4 * HEAD_LR_SCALE] * len(head))
+    assert {r for i, r in rates.items() if i not in head} == {1e-4}
+    assert len(rates) == len(list(ce.parameters()))  # every parameter once
+    plain = make_optimizer(reranker_loss(ce, "plain"), TrainConfig(output_dir=None, learning_rate=1e-4))
+    assert {g["lr"] for g in plain.param_groups} == {1e-4}
+    assert loss.config["pooling"] == "mean" and loss.config["head_lr_scale"] == HEAD_LR_SCALE
+
+
+def test_prior_layers_use_the_adaptive_layer_weightings():
+    from workbench.losses.adaptive_layer import layer_weight
+
+    labels = torch.tensor([1.0, 0.0])
+    logits = {1: torch.tensor([0.5, 0.2]), 2: torch.tensor([-0.3, 0.1]), 3: torch.tensor([1.0, -1.0])}
+    uniform = AdaptiveLayerCrossEncoderLoss(None, distill_weight=0.0, last_layer_weight=0.0)
+    linear = AdaptiveLayerCrossEncoderLoss(None, distill_weight=0.0, last_layer_weight=0.0,
+                                           layer_weighting="linear")
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    expected = sum(bce(logits[k], labels) * layer_weight(k, "linear") for k in (1, 2)) / 2
+    torch.testing.assert_close(linear.compute_loss_from_logits(logits, labels), expected)
+    assert not torch.allclose(uniform.compute_loss_from_logits(logits, labels), expected)
+    with pytest.raises(ValueError, match="layer_weighting"):
+        AdaptiveLayerCrossEncoderLoss(None, layer_weighting="cubic")

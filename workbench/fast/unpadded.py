@@ -194,25 +194,36 @@ def supports_classifier(model: nn.Module, features: dict[str, Tensor]) -> bool:
     return bool(features["attention_mask"][:, 0].all())  # right padding: [CLS] is real
 
 
-def classifier_logits(model: nn.Module, features: dict[str, Tensor]) -> Tensor:
+def classifier_logits(model: nn.Module, features: dict[str, Tensor],
+                      pooling: str = "cls") -> Tensor:
     """``model(**features).logits`` of a sequence classifier without the padding work.
 
-    Blocks ``1..L-1`` run on the real tokens; the last block computes only the first-token rows
-    (the heads read nothing else; every token still serves as a key and value). Then the
-    model's own head (BERT: pooler, dropout, classifier). ``token_type_ids`` mark pairs.
+    Blocks ``1..L-1`` run on the real tokens; with ``pooling="cls"`` the last block computes only
+    the first-token rows (the heads read nothing else; every token still serves as a key and
+    value). Then the model's own head (BERT: pooler, dropout, classifier) on that row, or on the
+    mean of each pair's token states (``pooling="mean"``). ``token_type_ids`` mark pairs.
     """
     classifier, arch = registry.lookup_classifier(model)
     depth = len(arch.blocks(classifier.base(model)))
-    return classifier_layer_logits(model, features, [depth])[depth].unsqueeze(-1)
+    return classifier_layer_logits(model, features, [depth], pooling)[depth].unsqueeze(-1)
+
+
+def segment_mean(rows: Tensor, lengths: Tensor) -> Tensor:
+    """``(sum(lengths), H)`` token rows, sequence after sequence, to ``(len(lengths), H)`` means."""
+    seq = torch.repeat_interleave(torch.arange(len(lengths), device=rows.device), lengths)
+    sums = rows.new_zeros(len(lengths), rows.shape[1], dtype=torch.float32)
+    sums.index_add_(0, seq, rows.float())
+    return (sums / lengths.clamp(min=1).unsqueeze(1).float()).to(rows.dtype)
 
 
 def classifier_layer_logits(model: nn.Module, features: dict[str, Tensor],
-                            layers: Sequence[int]) -> dict[int, Tensor]:
-    """``{k: logits (B,)}``: the model's head on layer ``k``'s first-token state.
+                            layers: Sequence[int], pooling: str = "cls") -> dict[int, Tensor]:
+    """``{k: logits (B,)}``: the model's head on layer ``k``'s first-token state (or, with
+    ``pooling="mean"``, on the mean of its real tokens' states).
 
-    One padding-free pass up to the deepest layer asked for; that layer computes only its
-    first-token rows (as :func:`classifier_logits`). Layer ``k``'s logit is what the model cut to
-    its first ``k`` blocks outputs (up to dropout draws).
+    One padding-free pass up to the deepest layer asked for; with ``"cls"`` that layer computes
+    only its first-token rows (as :func:`classifier_logits`). Layer ``k``'s logit is what the
+    model cut to its first ``k`` blocks outputs (up to dropout draws).
     """
     classifier, arch = registry.lookup_classifier(model)
     base = classifier.base(model)
@@ -220,12 +231,16 @@ def classifier_layer_logits(model: nn.Module, features: dict[str, Tensor],
     deepest = max(layers)
     if min(layers) < 1 or deepest > len(blocks):
         raise ValueError(f"layers {sorted(layers)} not in 1..{len(blocks)}")
-    states = _states(arch, base, features, plan, deepest - 1)
-    cls = {k: states[k][plan.starts] for k in layers if k < deepest}
-    masks = _masks(plan, bias_for(arch, base, plan), states[-1].dtype)
-    cls[deepest] = block(arch.weights(blocks[deepest - 1]), states[-1], plan, masks,
-                         rows=plan.starts)
-    return {k: classifier.head(model, cls[k]).squeeze(-1) for k in sorted(cls)}
+    if pooling == "mean":
+        states = _states(arch, base, features, plan, deepest)
+        rows = {k: segment_mean(states[k], plan.lengths) for k in layers}
+    else:
+        states = _states(arch, base, features, plan, deepest - 1)
+        rows = {k: states[k][plan.starts] for k in layers if k < deepest}
+        masks = _masks(plan, bias_for(arch, base, plan), states[-1].dtype)
+        rows[deepest] = block(arch.weights(blocks[deepest - 1]), states[-1], plan, masks,
+                              rows=plan.starts)
+    return {k: classifier.head(model, rows[k]).squeeze(-1) for k in sorted(rows)}
 
 
 def merge_columns(columns: Sequence[dict[str, Tensor]]) -> tuple[dict[str, Tensor], list[int]]:

@@ -24,17 +24,50 @@ from workbench.models.specs import resolve_model
 Pair = tuple[str, str] | list[str]
 
 
-def head_logits(model: nn.Module, states: torch.Tensor) -> torch.Tensor:
+POOLINGS = ("cls", "mean")
+
+
+def classifier_pooling(model: nn.Module) -> str:
+    """What the head reads: ``"cls"`` (the first token, Hugging Face's default) or ``"mean"``
+    (the mean of the real tokens' states), from ``config.classifier_pooling``."""
+    pooling = getattr(model.config, "classifier_pooling", None) or "cls"
+    if pooling not in POOLINGS:
+        raise ValueError(f"classifier_pooling must be one of {POOLINGS}, got {pooling!r}")
+    return pooling
+
+
+def pool_states(states: torch.Tensor, mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
+    """``(B, T, H)`` states to the ``(B, 1, H)`` row the head reads: ``[CLS]`` or the masked mean
+    ``sum_t m_t h_t / sum_t m_t`` (sentence-transformers' ``Pooling("mean")``)."""
+    if pooling == "cls":
+        return states[:, :1]
+    if mask is None:
+        raise ValueError("mean pooling needs the attention mask")
+    weights = mask.unsqueeze(-1).to(states.dtype)
+    return ((states * weights).sum(1) / weights.sum(1).clamp(min=1)).unsqueeze(1)
+
+
+def own_head(model: nn.Module) -> bool:
+    """A head :func:`head_logits` applies itself: BERT-style (pooler) or RoBERTa-style."""
+    pooler = getattr(model.base_model, "pooler", None)
+    return ((pooler is not None and hasattr(model, "dropout"))
+            or type(getattr(model, "classifier", None)).__name__.endswith("ClassificationHead"))
+
+
+def head_logits(model: nn.Module, states: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
     """The classification head of ``model`` on one layer's ``(B, T, H)`` states, ``(B, 1)``.
 
     BERT-style (pooler + dropout + classifier) and RoBERTa-style heads (``classifier`` reads
-    ``[:, 0]`` itself), as ``AutoModelForSequenceClassification`` applies them.
+    ``[:, 0]`` itself), as ``AutoModelForSequenceClassification`` applies them, on the row
+    :func:`pool_states` picks (``[CLS]``, or the mean of the tokens ``mask`` keeps).
     """
     pooler = getattr(model.base_model, "pooler", None)
     if pooler is not None and hasattr(model, "dropout"):
+        states = pool_states(states, mask, classifier_pooling(model))
         return model.classifier(model.dropout(pooler(states)))
     if type(getattr(model, "classifier", None)).__name__.endswith("ClassificationHead"):
-        return model.classifier(states)
+        return model.classifier(pool_states(states, mask, classifier_pooling(model)))
     raise ValueError(f"{type(model).__name__}: per-layer scores need a BERT-style (pooler) or "
                      "RoBERTa-style classification head")
 
@@ -70,11 +103,13 @@ class CrossEncoder(MixedPrecision, nn.Module):
 
     @classmethod
     def from_pretrained(cls, spec: str | Path, max_length: int | None = None,
-                        trust_remote_code: bool = False,
-                        allow_pickle_weights: bool = False) -> CrossEncoder:
+                        trust_remote_code: bool = False, allow_pickle_weights: bool = False,
+                        pooling: str | None = None) -> CrossEncoder:
         """Load a folder (ours or sentence-transformers'), a Hub id or an alias.
 
-        A bi-encoder or base model gets a new, randomly initialised one-logit head (to train).
+        A bi-encoder or base model gets a new, randomly initialised one-logit head (to train);
+        ``pooling`` (``"cls"`` | ``"mean"``, for a new head) sets what that head reads, kept in
+        ``config.classifier_pooling``; ``None`` keeps the saved choice (default ``"cls"``).
         Weights come from safetensors; ``allow_pickle_weights=True`` also reads a
         ``pytorch_model.bin`` through torch's restricted ``weights_only`` unpickler.
         """
@@ -87,6 +122,9 @@ class CrossEncoder(MixedPrecision, nn.Module):
                                 trust_remote_code, num_labels=1)
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
         length = max_length or st_format.read_max_length(source, model.config, tokenizer)
+        if pooling is not None:
+            model.config.classifier_pooling = pooling
+        classifier_pooling(model)  # an unknown saved value fails here, not at the first score
         ce = cls(model, tokenizer, max_length=length)
         ce.base_model_name = str(spec)
         return ce
@@ -113,9 +151,18 @@ class CrossEncoder(MixedPrecision, nn.Module):
 
     def _forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         features = {k: v.to(self.device) for k, v in features.items()}
+        pooling = self.pooling
         if unpadded.supports_classifier(self.model, features):
-            return unpadded.classifier_logits(self.model, features).squeeze(-1)
-        return self.model(**features, return_dict=True).logits.squeeze(-1)
+            return unpadded.classifier_logits(self.model, features, pooling).squeeze(-1)
+        if pooling == "cls" or not own_head(self.model):  # e.g. ModernBERT pools by itself
+            return self.model(**features, return_dict=True).logits.squeeze(-1)
+        states = self.model.base_model(**features, return_dict=True).last_hidden_state
+        return head_logits(self.model, states, features["attention_mask"]).squeeze(-1)
+
+    @property
+    def pooling(self) -> str:
+        """What the head reads: ``"cls"`` or ``"mean"`` (see :func:`pool_states`)."""
+        return classifier_pooling(self.model)
 
     @property
     def num_layers(self) -> int:
@@ -140,10 +187,11 @@ class CrossEncoder(MixedPrecision, nn.Module):
         features = {k: v.to(self.device) for k, v in features.items()}
         if (self.model.training and torch.is_grad_enabled()
                 and unpadded.supports_classifier(self.model, features)):
-            return unpadded.classifier_layer_logits(self.model, features, layers)
+            return unpadded.classifier_layer_logits(self.model, features, layers, self.pooling)
         states = self.model.base_model(**features, output_hidden_states=True,
                                        return_dict=True).hidden_states
-        return {k: head_logits(self.model, states[k]).squeeze(-1) for k in sorted(set(layers))}
+        mask = features["attention_mask"]
+        return {k: head_logits(self.model, states[k], mask).squeeze(-1) for k in sorted(set(layers))}
 
     @torch.inference_mode()
     def predict(self, pairs: Sequence[Pair], batch_size: int = 32, precision: str = "fp32",

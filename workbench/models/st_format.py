@@ -205,8 +205,12 @@ def save_cross_encoder(model, tokenizer, folder: str | Path, max_length: int) ->
     A plain Hugging Face folder (what versions 2.x to 5.x read) whose ``config.json`` carries
     ``sentence_transformers.activation_fn`` (4.x/5.x), plus ``modules.json``,
     ``sentence_bert_config.json`` and ``config_sentence_transformers.json`` as 6.x writes them.
-    The tokenizer's ``model_max_length`` holds the truncation length.
+    The tokenizer's ``model_max_length`` holds the truncation length. A head reading the mean of
+    the tokens (``config.classifier_pooling == "mean"``) is written as 6.x's modular stack
+    (:mod:`workbench.models.st_pooled_head`).
     """
+    from workbench.models.st_pooled_head import head_layers, write_pooled_head
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     versions = _versions(CROSS_ENCODER_LAYOUT)
@@ -215,11 +219,14 @@ def save_cross_encoder(model, tokenizer, folder: str | Path, max_length: int) ->
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.model_max_length = max_length
     tokenizer.save_pretrained(folder)
-    _dump(folder / "modules.json", [{"idx": 0, "name": "0", "path": "", "type": CE_TRANSFORMER}])
-    _dump(folder / "sentence_bert_config.json",
-          {"transformer_task": "sequence-classification",
-           "modality_config": {"text": {"method": "forward", "method_output_name": "logits"}},
-           "module_output_name": "scores"})
+    if getattr(model.config, "classifier_pooling", "cls") == "mean" and head_layers(model):
+        _dump(folder / "modules.json", write_pooled_head(model, folder))  # ST >= 6 reads the mean
+    else:
+        _dump(folder / "modules.json", [{"idx": 0, "name": "0", "path": "", "type": CE_TRANSFORMER}])
+        _dump(folder / "sentence_bert_config.json",
+              {"transformer_task": "sequence-classification",
+               "modality_config": {"text": {"method": "forward", "method_output_name": "logits"}},
+               "module_output_name": "scores"})
     _dump(folder / "config_sentence_transformers.json",
           {"model_type": "CrossEncoder", "__version__": versions, "activation_fn": SIGMOID,
            "prompts": {}, "default_prompt_name": None})

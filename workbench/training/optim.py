@@ -24,13 +24,23 @@ def decay_parameter_names(module: nn.Module) -> set[str]:
 
 
 def make_optimizer(module: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW over ``module``'s trainable parameters in two groups (decay / no decay)."""
+    """AdamW over ``module``'s trainable parameters in two groups (decay / no decay).
+
+    A loss with ``parameter_lr_scales() -> {id(parameter): multiple}`` (a new head that should
+    learn faster) gets those parameters in groups of their own at ``learning_rate * multiple``.
+    """
     decay = decay_parameter_names(module)
+    scales_of = getattr(module, "parameter_lr_scales", None)
+    scales = scales_of() if callable(scales_of) else {}
     params = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for n, p in params if n in decay], "weight_decay": config.weight_decay},
-        {"params": [p for n, p in params if n not in decay], "weight_decay": 0.0},
-    ]
+    groups = []
+    for scale in sorted({scales.get(id(p), 1.0) for _, p in params}):
+        mine = [(n, p) for n, p in params if scales.get(id(p), 1.0) == scale]
+        lr = {} if scale == 1.0 else {"lr": config.learning_rate * scale}
+        groups += [
+            {"params": [p for n, p in mine if n in decay], "weight_decay": config.weight_decay, **lr},
+            {"params": [p for n, p in mine if n not in decay], "weight_decay": 0.0, **lr},
+        ]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.learning_rate,
                              betas=(config.adam_beta1, config.adam_beta2),
                              eps=config.adam_epsilon, fused=_fusable(p for _, p in params))
