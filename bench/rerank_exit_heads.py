@@ -5,7 +5,8 @@ with 10% linear warmup/decay, bf16 autocast, every prior exit + Bernoulli-KL to 
 one) without grad clipping or evaluation during training; prints each exit's BCE every 15 steps
 and STSB-test Spearman per exit at the end. Used for docs/results.md ("The reranker at every
 depth"); e.g. ``python bench/rerank_exit_heads.py --pool mean --head_lr 2e-3 [--prior 5]
-[--per_layer_heads]`` (one thread: ~4-6 minutes).
+[--per_layer_heads] [--lr 2e-4] [--early_lr 5e-4 --early_blocks 1] [--epochs 2]``
+(one thread: ~4-6 minutes per epoch).
 """
 import argparse
 import copy
@@ -32,6 +33,9 @@ ap.add_argument("--plain", action="store_true")
 ap.add_argument("--max", type=int, default=-1)
 ap.add_argument("--per_layer_heads", action="store_true")
 ap.add_argument("--weighting", default="uniform")
+ap.add_argument("--epochs", type=int, default=1)
+ap.add_argument("--early_lr", type=float, default=0.0)  # >0: lr of the embeddings + first blocks
+ap.add_argument("--early_blocks", type=int, default=1)  # blocks learning at --early_lr
 args = ap.parse_args()
 
 torch.manual_seed(args.seed)
@@ -74,20 +78,31 @@ def kl(s, t):
 
 head_params = list(m.bert.pooler.parameters()) + list(m.classifier.parameters()) + [p for a, b in heads.values() for p in list(a.parameters()) + list(b.parameters())]
 hp = {id(p) for p in head_params}
-body = [p for p in m.parameters() if id(p) not in hp]
-opt = torch.optim.AdamW([{"params": body, "lr": args.lr}, {"params": head_params, "lr": args.head_lr}],
-                        weight_decay=0.0)
+early = []
+if args.early_lr > 0:
+    early = list(m.bert.embeddings.parameters()) + [
+        p for blk in m.bert.encoder.layer[: args.early_blocks] for p in blk.parameters()]
+ep = {id(p) for p in early}
+body = [p for p in m.parameters() if id(p) not in hp and id(p) not in ep]
+groups = [{"params": body, "lr": args.lr}, {"params": head_params, "lr": args.head_lr}]
+if early:
+    groups.append({"params": early, "lr": args.early_lr})
+opt = torch.optim.AdamW(groups, weight_decay=0.0)
 bs = 64
 g = torch.Generator().manual_seed(args.seed)
-order = torch.randperm(len(rows), generator=g).tolist()
-steps = math.ceil(len(rows) / bs)
+per_epoch = math.ceil(len(rows) / bs)
+order = []
+for _ in range(args.epochs):  # a fresh shuffle per epoch (the first epoch's order as before)
+    o = torch.randperm(len(rows), generator=g).tolist()
+    order += [o[i * bs:(i + 1) * bs] for i in range(per_epoch)]
+steps = per_epoch * args.epochs
 warm = math.ceil(0.1 * steps)
 base = [grp["lr"] for grp in opt.param_groups]
 m.train()
 t0 = time.time()
 acc = {k: 0.0 for k in range(1, 7)}
 for step in range(steps):
-    idx = order[step * bs:(step + 1) * bs]
+    idx = order[step]
     batch = [rows[i] for i in idx]
     feats = ce.tokenize([(a, b) for a, b, _ in batch])
     y = torch.tensor([s for _, _, s in batch], dtype=torch.float)
