@@ -37,6 +37,9 @@ OVERRIDES = {"max_train_samples": 64, "max_steps": 2, "precision": "fp32",
              "max_eval_samples": 24, "track_emissions": False}
 EXTRA = {"seed-001": {"per_device_train_batch_size": 32}}
 """Seed 001's batch of 128 cannot be drawn from 64 rows (TrainConfig refuses it by name)."""
+TASK_LIMITS = {"task_max_pairs": 200, "task_max_queries": 20, "task_max_corpus": 200}
+"""The bi-encoder presets' evaluation tasks (STSB, the STS suite, SciFact) kept small: a tiny
+DeBERTa-v2 has no fast path, and its padded bf16 forward over every suite pair costs minutes."""
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +51,7 @@ def seed_runs(tmp_path_factory) -> dict:
                            heads=4 if width == 32 else 12, intermediate_size=64)
         out[seed] = runs.execute(experiment, seed, out=root / seed, progress=False,
                                  overrides={"model": str(model), **OVERRIDES,
+                                            **(TASK_LIMITS if experiment != "bce_reranker" else {}),
                                             **EXTRA.get(seed, {})})
     return out
 
