@@ -108,3 +108,35 @@ def embed_cell(model: Any, sentences1: Sequence[str], sentences2: Sequence[str],
     if dim is not None:
         emb1, emb2 = truncate(emb1, dim, model.normalize), truncate(emb2, dim, model.normalize)
     return emb1, emb2
+
+
+class PairEvaluator:
+    """A bi-encoder evaluator over ``(text, text, gold)`` pairs at one (layer, dim) cell.
+
+    ``__call__`` encodes both columns at ``layer`` (default: last), keeps ``dim`` dims and hands
+    the two embedding matrices to the subclass's ``score``; ``from_dataset`` reads the columns.
+    """
+
+    def __init__(self, sentences1: Sequence[str], sentences2: Sequence[str], gold: Sequence[float],
+                 name: str, similarity_fns: Sequence[str], batch_size: int,
+                 precision: str) -> None:
+        self.sentences1, self.sentences2, self.gold = pair_columns((sentences1, sentences2, gold))
+        self.name = name
+        self.similarity_fns = tuple(similarity_fns)
+        self.batch_size = batch_size
+        self.precision = precision
+
+    @classmethod
+    def from_dataset(cls, data: Any, name: str = "", label_column: str | None = None,
+                     **kwargs: Any) -> PairEvaluator:
+        """From a ``datasets.Dataset``, DataFrame or ``(s1, s2, gold)`` tuple."""
+        return cls(*pair_columns(data, label_column), name=name, **kwargs)
+
+    def score(self, emb1: torch.Tensor, emb2: torch.Tensor) -> EvalResult:
+        raise NotImplementedError
+
+    def __call__(self, model: Any, layer: int | None = None, dim: int | None = None) -> EvalResult:
+        """Encode both columns at ``layer`` (default: last), keep ``dim`` dims, and score."""
+        emb1, emb2 = embed_cell(model, self.sentences1, self.sentences2, layer, dim,
+                                self.batch_size, self.precision)
+        return self.score(emb1, emb2)

@@ -18,15 +18,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.metrics import average_precision_score, matthews_corrcoef
 
 from workbench.evaluators.base import (
     EvalResult,
-    embed_cell,
+    PairEvaluator,
     finalize,
     finite_max,
     metric_key,
-    pair_columns,
 )
 from workbench.evaluators.health import diagnose_embeddings
 from workbench.evaluators.similarity import pairwise_scores
@@ -133,7 +133,7 @@ def compute(emb1: Any, emb2: Any, labels: Any, name: str = "",
     return finalize(metrics, primary, name, diagnosis)
 
 
-class BinaryClassificationEvaluator:
+class BinaryClassificationEvaluator(PairEvaluator):
     """Threshold classification of similar (1) / dissimilar (0) pairs for one (layer, dim) cell.
 
     Args:
@@ -147,23 +147,10 @@ class BinaryClassificationEvaluator:
     def __init__(self, sentences1: Sequence[str], sentences2: Sequence[str], labels: Sequence[int],
                  name: str = "", similarity_fns: Sequence[str] = BINARY_FNS,
                  batch_size: int = 64, precision: str = "fp32") -> None:
-        self.sentences1, self.sentences2, labels = pair_columns((sentences1, sentences2, labels))
-        self.labels = check_labels(labels)
-        self.name = name
-        self.similarity_fns = tuple(similarity_fns)
-        self.batch_size = batch_size
-        self.precision = precision
+        super().__init__(sentences1, sentences2, labels, name, similarity_fns, batch_size, precision)
+        self.labels = check_labels(self.gold)
         primary = "max_ap" if len(self.similarity_fns) > 1 else f"{self.similarity_fns[0]}_ap"
         self.primary_metric = metric_key(name, primary)
 
-    @classmethod
-    def from_dataset(cls, data: Any, name: str = "", label_column: str | None = None,
-                     **kwargs: Any) -> BinaryClassificationEvaluator:
-        """From a ``datasets.Dataset``, DataFrame or ``(s1, s2, labels)`` tuple."""
-        return cls(*pair_columns(data, label_column), name=name, **kwargs)
-
-    def __call__(self, model: Any, layer: int | None = None, dim: int | None = None) -> EvalResult:
-        """Encode both columns at ``layer`` (default: last), keep ``dim`` dims, and classify."""
-        emb1, emb2 = embed_cell(model, self.sentences1, self.sentences2, layer, dim,
-                                self.batch_size, self.precision)
+    def score(self, emb1: torch.Tensor, emb2: torch.Tensor) -> EvalResult:
         return compute(emb1, emb2, self.labels, self.name, self.similarity_fns)

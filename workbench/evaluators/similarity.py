@@ -21,11 +21,10 @@ from scipy.stats import pearsonr, spearmanr
 
 from workbench.evaluators.base import (
     EvalResult,
-    embed_cell,
+    PairEvaluator,
     finalize,
     finite_max,
     metric_key,
-    pair_columns,
 )
 from workbench.evaluators.health import diagnose_embeddings, diagnose_scores
 
@@ -93,7 +92,7 @@ def compute(emb1: Any, emb2: Any, scores: Any, name: str = "",
     return finalize(metrics, primary, name, diagnosis, notes)
 
 
-class EmbeddingSimilarityEvaluator:
+class EmbeddingSimilarityEvaluator(PairEvaluator):
     """Correlation of embedding similarities with gold scores for one (layer, dim) cell.
 
     Args:
@@ -111,22 +110,10 @@ class EmbeddingSimilarityEvaluator:
     def __init__(self, sentences1: Sequence[str], sentences2: Sequence[str], scores: Sequence[float],
                  name: str = "", similarity_fns: Sequence[str] = SIMILARITY_FNS,
                  batch_size: int = 64, precision: str = "fp32") -> None:
-        self.sentences1, self.sentences2, self.scores = pair_columns((sentences1, sentences2, scores))
-        self.name = name
-        self.similarity_fns = tuple(similarity_fns)
-        self.batch_size = batch_size
-        self.precision = precision
+        super().__init__(sentences1, sentences2, scores, name, similarity_fns, batch_size, precision)
+        self.scores = self.gold
         primary = "spearman_cosine" if "cosine" in self.similarity_fns else f"spearman_{self.similarity_fns[0]}"
         self.primary_metric = metric_key(name, primary)
 
-    @classmethod
-    def from_dataset(cls, data: Any, name: str = "", label_column: str | None = None,
-                     **kwargs: Any) -> EmbeddingSimilarityEvaluator:
-        """From a ``datasets.Dataset``, DataFrame or ``(s1, s2, scores)`` tuple."""
-        return cls(*pair_columns(data, label_column), name=name, **kwargs)
-
-    def __call__(self, model: Any, layer: int | None = None, dim: int | None = None) -> EvalResult:
-        """Encode both columns at ``layer`` (default: last), keep ``dim`` dims, and score."""
-        emb1, emb2 = embed_cell(model, self.sentences1, self.sentences2, layer, dim,
-                                self.batch_size, self.precision)
+    def score(self, emb1: torch.Tensor, emb2: torch.Tensor) -> EvalResult:
         return compute(emb1, emb2, self.scores, self.name, self.similarity_fns)
