@@ -75,9 +75,10 @@ from workbench.recipes import artifacts, start
 from workbench.reports import plots
 
 run = start("rerank_pipeline", globals(), metric="spearman")
-limit = {"max_corpus": None if max_corpus < 0 else max_corpus}
-train_data = load_retrieval(data, "train", max_queries=None if max_train_queries < 0 else max_train_queries, **limit)
-test_data = load_retrieval(data, "test", max_queries=None if max_test_queries < 0 else max_test_queries, **limit)
+train_data = load_retrieval(data, "train", max_queries=run.limit("max_train_queries"),
+                            max_corpus=run.limit("max_corpus"))
+test_data = load_retrieval(data, "test", max_queries=run.limit("max_test_queries"),
+                           max_corpus=run.limit("max_corpus"))
 mine_cell = {"layer": mine_layer or None, "dim": mine_dim or None, "precision": precision,
              "batch_size": per_device_eval_batch_size}
 selection = {"num_negatives": num_negatives, "range_min": range_min, "range_max": range_max,

@@ -44,3 +44,21 @@ def test_start_checks_types_from_the_namespace_annotations(tmp_path):
     with pytest.raises(ParameterError, match="learning_rate"):
         start("matryoshka_2d", namespace)
     assert not (tmp_path / "run").exists()
+
+
+def test_task_cuts_are_zero_shot_until_training_ran(tmp_path):
+    """A re-run cell replaces its own cuts; only the cuts after ``train`` count as trained."""
+    from workbench.recipes.run import Run
+    from workbench.training.config import TrainConfig
+
+    parameters = {"eval_tasks": [], "task_max_pairs": -1, "task_max_queries": -1,
+                  "task_max_corpus": -1, "cut_precisions": ["fp32"], "cut_rescore": 0,
+                  "task_encode_precision": "fp32", "max_corpus": 7}
+    run = Run("matryoshka_2d", parameters, tmp_path, "tiny-bert", TrainConfig(output_dir=str(tmp_path)))
+    run.grid_tasks(model=None)
+    run.grid_tasks(model=None)
+    assert list(run.cuts) == ["zero_shot"]
+    run.result = object()
+    run.grid_tasks(model=None)
+    assert set(run.cuts) == {"zero_shot", "trained"}
+    assert (run.limit("max_corpus"), run.limit("task_max_pairs"), run.train_limit) == (7, None, None)

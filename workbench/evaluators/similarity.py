@@ -111,9 +111,13 @@ class EmbeddingSimilarityEvaluator(PairEvaluator):
                  name: str = "", similarity_fns: Sequence[str] = SIMILARITY_FNS,
                  batch_size: int = 64, precision: str = "fp32") -> None:
         super().__init__(sentences1, sentences2, scores, name, similarity_fns, batch_size, precision)
-        self.scores = self.gold
         primary = "spearman_cosine" if "cosine" in self.similarity_fns else f"spearman_{self.similarity_fns[0]}"
         self.primary_metric = metric_key(name, primary)
 
+    @property
+    def scores(self) -> Sequence[float]:
+        """The gold similarity per pair."""
+        return self.gold
+
     def score(self, emb1: torch.Tensor, emb2: torch.Tensor) -> EvalResult:
-        return compute(emb1, emb2, self.scores, self.name, self.similarity_fns)
+        return compute(emb1, emb2, self.gold, self.name, self.similarity_fns)

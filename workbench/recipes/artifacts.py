@@ -100,13 +100,14 @@ def save_tables(out_dir: str | Path, grid_before: pd.DataFrame, grid_after: pd.D
     return paths
 
 
-def save_plot(out_dir: str | Path, name: str, draw: Any) -> Path:
-    """``draw(ax)`` saved as ``plots/<name>.png`` (figure closed): an experiment's own plot."""
+def save_plot(out_dir: str | Path, name: str, draw: Any,
+              size: tuple[float, float] = (7.5, 4.8)) -> Path:
+    """``draw(ax)`` saved as ``plots/<name>.png`` (figure closed): one plot of the run."""
     import matplotlib.pyplot as plt
 
     folder = Path(out_dir) / "plots"
     folder.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = plt.subplots(figsize=size)
     draw(ax)
     fig.tight_layout()
     fig.savefig(folder / f"{name}.png", dpi=110)
@@ -116,11 +117,7 @@ def save_plot(out_dir: str | Path, name: str, draw: Any) -> Path:
 
 def save_plots(out_dir: str | Path, grid_before: pd.DataFrame, grid_after: pd.DataFrame,
                train_log: pd.DataFrame, metric: str = plots.DEFAULT_METRIC) -> dict[str, Path]:
-    """Draw and save every plot of ``PLOTS`` under ``plots/``; figures are closed afterwards."""
-    import matplotlib.pyplot as plt
-
-    folder = Path(out_dir) / "plots"
-    folder.mkdir(parents=True, exist_ok=True)
+    """Draw and save every plot of ``PLOTS`` under ``plots/`` (:func:`save_plot`)."""
     both = pd.concat([grid_before[metric], grid_after[metric]])
     scale = {"vmin": float(both.min()), "vmax": float(both.max())}
     draw = {
@@ -133,15 +130,7 @@ def save_plots(out_dir: str | Path, grid_before: pd.DataFrame, grid_after: pd.Da
         "pareto": lambda ax: plots.pareto(grid_after, metric, ax),
         "training": lambda ax: plots.training_curves(train_log, ax),
     }
-    paths = {}
-    for name in PLOTS:
-        fig, ax = plt.subplots(figsize=(6.4, 4.4))
-        draw[name](ax)
-        fig.tight_layout()
-        paths[name] = folder / f"{name}.png"
-        fig.savefig(paths[name], dpi=110)
-        plt.close(fig)
-    return paths
+    return {name: save_plot(out_dir, name, draw[name], size=(6.4, 4.4)) for name in PLOTS}
 
 
 def tradeoffs(grid: pd.DataFrame, metric: str = plots.DEFAULT_METRIC) -> pd.DataFrame:

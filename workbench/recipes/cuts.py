@@ -15,17 +15,15 @@ import pandas as pd
 from workbench.data.tasks import Task, load_tasks
 from workbench.evaluators.task_grid import task_grid
 from workbench.reports.cuts import write_cuts_json
-
-
-def _limit(value: int) -> int | None:
-    return None if value is None or value < 0 else value
+from workbench.runs.parameters import count_or_all
 
 
 def load_eval_tasks(names: Sequence[str], max_pairs: int = -1, max_queries: int = -1,
                     max_corpus: int = -1) -> list[Task]:
     """``load_tasks`` with the notebooks' -1 = "all" limits; ``[]`` when ``names`` is empty."""
-    return load_tasks(list(names), max_pairs=_limit(max_pairs), max_queries=_limit(max_queries),
-                      max_corpus=_limit(max_corpus)) if names else []
+    return load_tasks(list(names), max_pairs=count_or_all(max_pairs),
+                      max_queries=count_or_all(max_queries),
+                      max_corpus=count_or_all(max_corpus)) if names else []
 
 
 def grid_tasks(encoder: Any, tasks: Sequence[Task], **kwargs: Any) -> pd.DataFrame:

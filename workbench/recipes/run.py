@@ -19,6 +19,7 @@ import pandas as pd
 from workbench.evaluators.pareto import DEFAULT_METRIC
 from workbench.recipes import artifacts, cuts
 from workbench.runs import execute, folder
+from workbench.runs.parameters import count_or_all
 from workbench.training.config import TrainConfig
 
 
@@ -41,10 +42,6 @@ def declared_types(namespace: Mapping[str, Any]) -> dict[str, dict[str, str]]:
             for name, kind in (namespace.get("__annotations__") or {}).items()}
 
 
-def _limit(value: int) -> int | None:
-    return None if value < 0 else value
-
-
 @dataclass
 class Run:
     """One experiment run as a notebook drives it: parameters in, run folder out."""
@@ -59,18 +56,23 @@ class Run:
     metrics: dict[str, float] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
     trackers: Any = None
-    cuts: list[pd.DataFrame] = field(default_factory=list)
+    result: Any = None
+    cuts: dict[str, pd.DataFrame] = field(default_factory=dict)
     extra_plots: list[Path] = field(default_factory=list)
     _tasks: list[Any] | None = None
 
+    def limit(self, name: str) -> int | None:
+        """The row-count parameter ``name`` as the loaders take it (-1: all rows -> ``None``)."""
+        return count_or_all(self.parameters.get(name, -1))
+
     @property
     def train_limit(self) -> int | None:
-        """``max_train_samples`` as ``load_dataset``'s ``max_samples`` (-1: all rows)."""
-        return _limit(self.parameters.get("max_train_samples", -1))
+        """``max_train_samples`` as ``load_dataset``'s ``max_samples``."""
+        return self.limit("max_train_samples")
 
     @property
     def eval_limit(self) -> int | None:
-        return _limit(self.parameters.get("max_eval_samples", -1))
+        return self.limit("max_eval_samples")
 
     @property
     def model_name(self) -> str:
@@ -109,6 +111,7 @@ class Run:
                        resume_from=self.resume_from, trackers=trackers)
         print(f"{result.status}: {result.global_step} steps, {result.train_seconds:.1f} s, "
               f"{result.rows_per_s:.1f} rows/s")
+        self.result = result
         return result
 
     def evaluate(self, model: Any, evaluators: Sequence[Any], result: Any,
@@ -136,8 +139,8 @@ class Run:
 
     def grid_tasks(self, model: Any, dims: Sequence[int] | None = None) -> pd.DataFrame:
         """Every layer x dim x precision cell of ``eval_tasks`` from one encode per text set
-        (``recipes.cuts``); call it before training (zero-shot) and after (trained): ``finish``
-        saves both and shows the per-task change."""
+        (``recipes.cuts``), kept as the zero-shot cuts before ``train`` and as the trained cuts
+        after it (a re-run cell replaces its own); ``finish`` saves both and shows the change."""
         p = self.parameters
         if self._tasks is None:
             self._tasks = cuts.load_eval_tasks(p["eval_tasks"], p["task_max_pairs"],
@@ -146,7 +149,7 @@ class Run:
         table = cuts.grid_tasks(model, self._tasks, dims=dims, precisions=p["cut_precisions"],
                                 rescore=p["cut_rescore"], encode_precision=p["task_encode_precision"],
                                 batch_size=self.config.per_device_eval_batch_size)
-        self.cuts.append(table)
+        self.cuts["trained" if self.result is not None else "zero_shot"] = table
         return table
 
     def finish(self, model: Any, loss: Any, result: Any, grid_before: pd.DataFrame,
@@ -164,9 +167,9 @@ class Run:
         display(artifacts.tradeoffs(grid_after, self.metric))
         display(artifacts.gain_table(grid_before, grid_after, self.metric))
         model.save(self.dir / "model")
-        if len(self.cuts) == 2:
-            cuts.save(self.dir, *self.cuts)
-            display(cuts.zero_shot_vs_trained(*self.cuts))
+        if self.cuts.keys() == {"zero_shot", "trained"}:
+            cuts.save(self.dir, self.cuts["zero_shot"], self.cuts["trained"])
+            display(cuts.zero_shot_vs_trained(self.cuts["zero_shot"], self.cuts["trained"]))
         self._write_metrics(model, loss, result, grid_before, grid_after, kind)
         card = write_card(self.dir)
         print(f"{card}\nrun folder: {self.dir}")
