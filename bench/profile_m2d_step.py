@@ -4,7 +4,7 @@ Times forward+loss, backward and the AdamW step of each side (interleaved repeat
 and CPU time), and counts the ops that show how much work each does (linear layers = transformer
 forwards, softmax/log_softmax = KL terms). bf16 autocast is applied as each trainer applies it.
 
-    python bench/profile_m2d_step.py --repeats 5 [--precision fp32] [--batch 16]
+    python bench/profile_m2d_step.py --repeats 5 [--precision fp32] [--batch 16] [--model mpnet-base]
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ import torch
 from workbench import settings
 from workbench.losses import LOSSES
 from workbench.models.bi_encoder import BiEncoder
-from workbench.models.specs import packaged_model_dir
+from workbench.models.specs import resolve_model
 from workbench.training import TrainConfig
 from workbench.training.optim import make_optimizer
 
-DIMS = [384, 256, 128, 64, 32]
 COUNTED = ("aten::linear", "aten::addmm", "aten::mm", "aten::softmax", "aten::_softmax",
            "aten::log_softmax", "aten::kl_div", "aten::scaled_dot_product_attention",
            "aten::_fused_adamw_", "aten::_foreach_mul_", "aten::isfinite", "aten::to")
@@ -37,11 +36,18 @@ def batch(size: int) -> tuple[list[list[str]], torch.Tensor]:
     return [list(frame.sentence1), list(frame.sentence2)], torch.tensor(frame.score.values).float()
 
 
-def ours_step(precision: str, cols, labels) -> Callable[[], dict[str, float]]:
+def dims(model: str) -> list[int]:
+    """The Matryoshka dims of ``train_vs_st``: the hidden size and four powers of two below it."""
+    from grid_vs_st import cells
+
+    return cells(model)[1]
+
+
+def ours_step(model: str, precision: str, cols, labels) -> Callable[[], dict[str, float]]:
     from accelerate import Accelerator
 
-    enc = BiEncoder.from_pretrained(packaged_model_dir())
-    loss = LOSSES["Matryoshka2dLoss"](enc, LOSSES["CoSENTLoss"](enc), matryoshka_dims=DIMS)
+    enc = BiEncoder.from_pretrained(model)
+    loss = LOSSES["Matryoshka2dLoss"](enc, LOSSES["CoSENTLoss"](enc), matryoshka_dims=dims(model))
     acc = Accelerator(mixed_precision="no", cpu=True)
     module, opt = loss, make_optimizer(loss, TrainConfig(learning_rate=5e-5))
     module.train()
@@ -74,13 +80,13 @@ def phased_step(tokenize, forward_context, loss, acc, opt, cols, labels,
     return step
 
 
-def st_step(precision: str, cols, labels) -> Callable[[], dict[str, float]]:
+def st_step(model_dir: str, precision: str, cols, labels) -> Callable[[], dict[str, float]]:
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainingArguments
     from sentence_transformers.losses import CoSENTLoss, Matryoshka2dLoss
     from transformers import Trainer
 
-    model = SentenceTransformer(str(packaged_model_dir()), device="cpu")
-    loss = Matryoshka2dLoss(model, CoSENTLoss(model), DIMS)
+    model = SentenceTransformer(model_dir, device="cpu")
+    loss = Matryoshka2dLoss(model, CoSENTLoss(model), dims(model_dir))
     args = SentenceTransformerTrainingArguments(output_dir="/tmp/st-profile", use_cpu=True,
                                                 bf16=precision == "bf16", report_to=[])
     trainer = Trainer(model=model, args=args)  # builds the accelerator exactly as ST's does
@@ -105,11 +111,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--model", default="minilm-l6", help="folder or alias (mpnet-base)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cols, labels = batch(args.batch)
-    steps = {"workbench": ours_step(args.precision, cols, labels),
-             "ST": st_step(args.precision, cols, labels)}
+    model = resolve_model(args.model)
+    steps = {"workbench": ours_step(model, args.precision, cols, labels),
+             "ST": st_step(model, args.precision, cols, labels)}
     wall: dict[str, list] = {k: [] for k in steps}
     cpu: dict[str, list] = {k: [] for k in steps}
     for i in range(args.repeats + 1):

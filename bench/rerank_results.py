@@ -16,13 +16,15 @@ from pathlib import Path
 import pandas as pd
 
 
-def run_label(parameters: dict) -> str:
+def run_label(parameters: dict, model: dict | None = None) -> str:
     """``variant`` plus what its head read: ``plain``, ``adaptive/cls`` (the first version),
-    ``adaptive/mean`` (mean-pooled head, ``head_lr_scale`` x the encoder's rate)."""
+    ``adaptive/mean`` (mean-pooled head), ``adaptive/segments`` (the two texts compared), with
+    the head's learning-rate multiple. The pooling recorded in ``metrics.json`` ``model`` wins
+    (``auto`` meant ``mean`` before the segment head became the adaptive default)."""
     from workbench.losses.adaptive_layer_ce import reranker_pooling
 
     variant = parameters.get("variant", "plain")
-    pooling = reranker_pooling(variant, parameters.get("pooling", "cls"))
+    pooling = (model or {}).get("pooling") or reranker_pooling(variant, parameters.get("pooling", "cls"))
     if variant == "plain" and pooling == "cls":
         return "plain"
     scale = parameters.get("head_lr_scale", 1.0) if variant == "adaptive" else 1.0
@@ -37,7 +39,7 @@ def stsb_table(runs: list[Path]) -> str:
     for run in runs:
         info = json.loads((run / "metrics.json").read_text())
         grid = pd.read_csv(run / "grid.csv")
-        grid["label"] = run_label(info["parameters"])
+        grid["label"] = run_label(info["parameters"], info.get("model"))
         grid["seed"] = info["parameters"]["seed"]
         rows.append(grid)
     frame = pd.concat(rows)

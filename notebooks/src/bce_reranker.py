@@ -3,8 +3,8 @@
 #
 # A cross-encoder reads both texts at once and outputs one logit; `BinaryCrossEntropyLoss` trains
 # `sigmoid(logit)` towards the STSB score in [0, 1] used as a soft label (seed card 003).
-# `variant: adaptive` trains the same head on every layer's pooled state (by default the mean of
-# the pair's token states, and a head learning at 40x the encoder's rate), each depth also pulled
+# `variant: adaptive` trains the same head on every layer's pooled states (by default a weighted
+# cosine of the two texts' mean states, and a head learning at 40x the encoder's rate), each depth also pulled
 # towards the last layer's score (`AdaptiveLayerCrossEncoderLoss`), so the reranker cut to k layers
 # is a usable reranker with scores on the same scale.
 # Evaluation: Pearson/Spearman of the predicted scores against gold on STSB validation
@@ -13,7 +13,9 @@
 # **Per-layer quality.** A reranker has no embedding to truncate, so its grid has one column
 # (the hidden size). Layer k keeps the first k blocks and feeds them to the trained head: this
 # shows what cutting the reranker would save in measured latency and cost in quality. Before
-# training the head is random, so the zero-shot grid is near zero by construction.
+# training a `cls` or `mean` head is random, so its zero-shot grid is near zero by construction; a
+# `segments` head starts as the cosine of the two texts' states, so its zero-shot grid is a
+# bi-encoder's score read through cross-attention.
 #
 # Batch: `workbench run bce_reranker --preset cpu` (presets `smoke`, `cpu`, `seed-003`).
 
@@ -28,7 +30,7 @@ prior_layers_weight: float = 1.0  # adaptive: weight of the prior layers' mean l
 distill: str = "kl"  # adaptive: pull of each depth to the last, "kl" (Bernoulli) or "mse" (logits)
 distill_weight: float = 1.0  # adaptive: weight of that pull (0: off)
 pos_weight: float = 0.0  # BCE weight of positive labels (0: unweighted)
-pooling: str = "auto"  # what the head reads: "cls", "mean" or "auto" (mean for adaptive, cls for plain)
+pooling: str = "auto"  # what the head reads: "cls", "mean", "segments" (the two texts compared) or "auto" (segments for adaptive, cls for plain)
 head_lr_scale: float = 40.0  # adaptive: the head's learning rate as a multiple of learning_rate
 layer_weighting: str = "uniform"  # adaptive: weight of each prior layer, "uniform", "log" or "linear"
 max_train_samples: int = -1  # rows of STSB train used (-1: all 5,749)
@@ -78,7 +80,7 @@ run.describe(reranker.tokenizer, train=(train_ds, "sentence-transformers/stsb", 
              test=(test_ds, "sentence-transformers/stsb", "test"))
 
 # %% [markdown]
-# ## Zero-shot per-layer grid (random head: expect about 0)
+# ## Zero-shot per-layer grid (random head: about 0; segments head: the texts' cosine)
 
 # %%
 grid_before = reranker_grid(reranker, test_ds, batch_size=per_device_eval_batch_size)

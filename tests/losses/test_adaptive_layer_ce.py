@@ -147,7 +147,7 @@ def test_head_learns_at_its_own_rate_and_the_variant_picks_the_pooling(tiny_ce_d
     from workbench.training.optim import make_optimizer
 
     ce = CrossEncoder.from_pretrained(tiny_ce_dir, pooling=reranker_pooling("adaptive"))
-    assert ce.pooling == "mean" and reranker_pooling("plain") == "cls"
+    assert ce.pooling == "segments" and reranker_pooling("plain") == "cls"
     assert reranker_pooling("adaptive", "cls") == "cls"
     loss = reranker_loss(ce, "adaptive")
     head = {id(p) for p in loss.head_parameters()}
@@ -159,7 +159,7 @@ def test_head_learns_at_its_own_rate_and_the_variant_picks_the_pooling(tiny_ce_d
     assert len(rates) == len(list(ce.parameters()))  # every parameter once
     plain = make_optimizer(reranker_loss(ce, "plain"), TrainConfig(output_dir=None, learning_rate=1e-4))
     assert {g["lr"] for g in plain.param_groups} == {1e-4}
-    assert loss.config["pooling"] == "mean" and loss.config["head_lr_scale"] == HEAD_LR_SCALE
+    assert loss.config["pooling"] == "segments" and loss.config["head_lr_scale"] == HEAD_LR_SCALE
 
 
 def test_prior_layers_use_the_adaptive_layer_weightings():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -121,6 +122,17 @@ def test_cross_encoder_card_follows_seed_003(tmp_path, tiny_bert_dir):
     assert "#### Per-Layer Trade-off" in text
     assert "| layers kept | spearman before | spearman after | accuracy at score 0.5 |" in text
     assert "| 1 | 0.1 | 0.4 | 0.7 | 30 |" in text  # before (random head) and after, per depth
+    assert "trust_remote_code" not in text
+
+
+def test_segment_head_card_loads_with_trust_remote_code(tmp_path, tiny_bert_dir):
+    """A reranker whose head compares the two texts runs segment_pooling.py from its folder."""
+    run = make_run_folder(tmp_path, tiny_bert_dir, kind="cross", name="ce")
+    info = json.loads((run / "metrics.json").read_text())
+    info["model"]["pooling"] = "segments"
+    (run / "metrics.json").write_text(json.dumps(info))
+    text = write_card(run).read_text()
+    assert 'model = CrossEncoder("ce/model", trust_remote_code=True)' in text
 
 
 def test_metric_keys_split_into_task_and_dataset():

@@ -198,3 +198,19 @@ def test_cross_encoder_trains_with_bce(tiny_bert_dir, stsb_small, tmp_path):
     assert 0.0 < result.final_loss < 5.0 and result.health[0]["status"] == "ok"
     changed = [k for k, v in _weights(ce).items() if not torch.equal(v, before[k])]
     assert "model.classifier.weight" in changed
+
+
+def test_trains_after_a_trainer_left_another_mixed_precision(tiny_bert_dir, stsb_small, tmp_path):
+    """A transformers / sentence-transformers Trainer run earlier in the kernel leaves accelerate's
+    state at bf16; training here afterwards must not demand a restart."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()  # what a Trainer starting from a fresh kernel sees
+    Accelerator(mixed_precision="bf16", cpu=True)
+    assert AcceleratorState().mixed_precision == "bf16"
+    enc = BiEncoder.from_pretrained(tiny_bert_dir)
+    result = train(enc, _m2d(enc), stsb_small.select(range(8)),
+                   _config(tmp_path, num_train_epochs=1, eval_strategy="no", save_steps=100))
+    assert result.global_step == 1
+    assert AcceleratorState().mixed_precision == "no"

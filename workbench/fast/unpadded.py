@@ -226,21 +226,37 @@ def classifier_layer_logits(model: nn.Module, features: dict[str, Tensor],
     model cut to its first ``k`` blocks outputs (up to dropout draws).
     """
     classifier, arch = registry.lookup_classifier(model)
-    base = classifier.base(model)
-    blocks, plan = arch.blocks(base), layout(features)
-    deepest = max(layers)
-    if min(layers) < 1 or deepest > len(blocks):
-        raise ValueError(f"layers {sorted(layers)} not in 1..{len(blocks)}")
     if pooling == "mean":
-        states = _states(arch, base, features, plan, deepest)
+        states, plan = packed_layer_states(model, features, layers)
         rows = {k: segment_mean(states[k], plan.lengths) for k in layers}
     else:
+        base = classifier.base(model)
+        blocks, plan = arch.blocks(base), layout(features)
+        deepest = _deepest(layers, len(blocks))
         states = _states(arch, base, features, plan, deepest - 1)
         rows = {k: states[k][plan.starts] for k in layers if k < deepest}
         masks = _masks(plan, bias_for(arch, base, plan), states[-1].dtype)
         rows[deepest] = block(arch.weights(blocks[deepest - 1]), states[-1], plan, masks,
                               rows=plan.starts)
     return {k: classifier.head(model, rows[k]).squeeze(-1) for k in sorted(rows)}
+
+
+def _deepest(layers: Sequence[int], depth: int) -> int:
+    if min(layers) < 1 or max(layers) > depth:
+        raise ValueError(f"layers {sorted(layers)} not in 1..{depth}")
+    return max(layers)
+
+
+def packed_layer_states(model: nn.Module, features: dict[str, Tensor],
+                        layers: Sequence[int]) -> tuple[dict[int, Tensor], Layout]:
+    """Every real token's state after each block ``k`` in ``layers`` of a registered sequence
+    classifier's encoder, ``{k: (N, H)}`` rows sequence after sequence, and the batch's
+    :class:`Layout` (``keep`` says where each row sat in the padded batch)."""
+    classifier, arch = registry.lookup_classifier(model)
+    base = classifier.base(model)
+    plan = layout(features)
+    states = _states(arch, base, features, plan, _deepest(layers, len(arch.blocks(base))))
+    return {k: states[k] for k in layers}, plan
 
 
 def merge_columns(columns: Sequence[dict[str, Tensor]]) -> tuple[dict[str, Tensor], list[int]]:

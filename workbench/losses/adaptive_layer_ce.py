@@ -55,15 +55,18 @@ class AdaptiveLayerCrossEncoderLoss(nn.Module):
     ``loss = w_last * BCE(z_L, y)
              + w_prior / |S| * sum_{k in S} c_k * [BCE(z_k, y) + w_d * D(z_k, sg(z_L))]``
 
-    ``z_k`` is the ONE shared head (BERT: pooler dense + tanh + classifier) on layer ``k``'s
-    pooled state, i.e. exactly the logit of the reranker cut to its first ``k`` blocks. What
-    the head reads is the model's ``classifier_pooling``: ``"mean"`` (the mean of the pair's
-    token states; the adaptive default) or ``"cls"``. Why mean: in all-MiniLM-L6-v2 (trained
-    with mean pooling, its ``[CLS]`` never used) the first layers' ``[CLS]`` hardly depends on
-    the pair, so a ``[CLS]`` head left exits 1-3 at chance after one STSB epoch (Spearman
-    0.03 / 0.00 / 0.09); on the token mean they learn (docs/results.md). A cut model is then
-    Transformer -> mean Pooling -> Dense(tanh) -> Dense, which sentence-transformers >= 6
-    loads as a ``CrossEncoder`` (``workbench.models.st_pooled_head``); no per-layer weights.
+    ``z_k`` is the ONE shared head on layer ``k``'s pooled states, i.e. exactly the logit of the
+    reranker cut to its first ``k`` blocks. What the head reads is the model's
+    ``classifier_pooling``: ``"segments"`` (the adaptive default: a weighted cosine of the two
+    texts' mean states, :mod:`workbench.models.segment_pooling`), ``"mean"`` (the mean of the
+    pair's token states, then BERT's pooler dense + tanh + classifier) or ``"cls"``. Why
+    segments: in all-MiniLM-L6-v2 the first layers' ``[CLS]`` hardly depends on the pair (exits
+    1-3 at 0.03 / 0.00 / 0.09 STSB Spearman after one epoch); a head on the pair's token mean
+    learns from layer 3 on but stays at 0.27 after one block, which mixes the two texts too
+    little for a pooled state to say how alike they are; comparing the texts' states directly
+    scores 0.58 after one block and 0.79 at full depth (docs/results.md). A cut model is then
+    Transformer -> SegmentPooling -> Dense, which sentence-transformers >= 6 loads as a
+    ``CrossEncoder`` with ``trust_remote_code=True`` (``workbench.models.st_pooled_head``).
 
     ``S`` = layers ``1..L-1`` (``n_layers_per_step=-1``, the default: the forward computes every
     layer anyway, each extra exit costs one head) or ``n_layers_per_step`` of them drawn with
@@ -237,9 +240,9 @@ def reranker_loss(model: nn.Module, variant: str = "plain", pos_weight: float | 
 
 
 def reranker_pooling(variant: str, pooling: str = "auto") -> str:
-    """What the head reads: ``pooling`` if given, else ``"mean"`` for the adaptive variant (its
-    shallow exits need it, see :class:`AdaptiveLayerCrossEncoderLoss`) and ``"cls"`` for plain
-    (Hugging Face's and sentence-transformers' default head)."""
+    """What the head reads: ``pooling`` if given, else ``"segments"`` for the adaptive variant
+    (its shallow exits need it, see :class:`AdaptiveLayerCrossEncoderLoss`) and ``"cls"`` for
+    plain (Hugging Face's and sentence-transformers' default head)."""
     if pooling != "auto":
         return pooling
-    return "mean" if variant == "adaptive" else "cls"
+    return "segments" if variant == "adaptive" else "cls"

@@ -19,17 +19,26 @@ from workbench.fast import unpadded
 from workbench.models import st_format
 from workbench.models.layers import cut_blocks
 from workbench.models.precision import MixedPrecision, precision_context
+from workbench.models.segment_pooling import (
+    padded_segment_features,
+    second_segment,
+    segment_features,
+)
 from workbench.models.specs import resolve_model
+from workbench.models.st_pooled_head import head_layers
 
 Pair = tuple[str, str] | list[str]
 
 
-POOLINGS = ("cls", "mean")
+POOLINGS = ("cls", "mean", "segments")
+SEGMENT_SCALE, SEGMENT_CENTRE = 10.0, 0.5
+"""A new segment head starts as ``sigmoid(SEGMENT_SCALE * (cos(u, v) - SEGMENT_CENTRE))``."""
 
 
 def classifier_pooling(model: nn.Module) -> str:
-    """What the head reads: ``"cls"`` (the first token, Hugging Face's default) or ``"mean"``
-    (the mean of the real tokens' states), from ``config.classifier_pooling``."""
+    """What the head reads: ``"cls"`` (the first token, Hugging Face's default), ``"mean"``
+    (the mean of the real tokens' states) or ``"segments"`` (the two texts' states compared,
+    :mod:`workbench.models.segment_pooling`), from ``config.classifier_pooling``."""
     pooling = getattr(model.config, "classifier_pooling", None) or "cls"
     if pooling not in POOLINGS:
         raise ValueError(f"classifier_pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -54,14 +63,48 @@ def own_head(model: nn.Module) -> bool:
             or type(getattr(model, "classifier", None)).__name__.endswith("ClassificationHead"))
 
 
-def head_logits(model: nn.Module, states: torch.Tensor,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
+def segment_logits(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """The segment head: the model's output layer (BERT ``classifier``, RoBERTa ``out_proj``)
+    on ``z`` (:func:`~workbench.models.segment_pooling.segment_features`) after its dropout."""
+    layers = head_layers(model)
+    if layers is None:
+        raise ValueError(f"{type(model).__name__}: segment pooling needs a BERT-style (pooler + "
+                         "classifier) or RoBERTa-style (dense + out_proj) head")
+    dropout = getattr(model, "dropout", None) or model.classifier.dropout
+    return layers[1](dropout(z))
+
+
+def init_segment_head(model: nn.Module) -> None:
+    """Start a segment head as a scaled cosine: ``w = SEGMENT_SCALE / H`` in every dimension and
+    ``b = -SEGMENT_SCALE * SEGMENT_CENTRE``, so ``logit = SEGMENT_SCALE * (cos(u, v) - SEGMENT_CENTRE)``."""
+    output = head_layers(model)[1]
+    with torch.no_grad():
+        output.weight.fill_(SEGMENT_SCALE / output.in_features)
+        output.bias.fill_(-SEGMENT_SCALE * SEGMENT_CENTRE)
+
+
+def sep_token_id(model: nn.Module) -> int:
+    """The separator between a pair's texts (``config.sep_token_id``, set at load)."""
+    sep = getattr(model.config, "sep_token_id", None)
+    if sep is None:
+        raise ValueError("segment pooling needs config.sep_token_id (the tokenizer's sep_token_id)")
+    return int(sep)
+
+
+def head_logits(model: nn.Module, states: torch.Tensor, mask: torch.Tensor | None = None,
+                input_ids: torch.Tensor | None = None) -> torch.Tensor:
     """The classification head of ``model`` on one layer's ``(B, T, H)`` states, ``(B, 1)``.
 
     BERT-style (pooler + dropout + classifier) and RoBERTa-style heads (``classifier`` reads
     ``[:, 0]`` itself), as ``AutoModelForSequenceClassification`` applies them, on the row
-    :func:`pool_states` picks (``[CLS]``, or the mean of the tokens ``mask`` keeps).
+    :func:`pool_states` picks (``[CLS]``, or the mean of the tokens ``mask`` keeps); with
+    ``"segments"`` pooling, :func:`segment_logits` (``input_ids`` mark the two texts).
     """
+    if classifier_pooling(model) == "segments":
+        if mask is None or input_ids is None:
+            raise ValueError("segment pooling needs the attention mask and the input ids")
+        return segment_logits(model, padded_segment_features(states, mask, input_ids,
+                                                             sep_token_id(model)))
     pooler = getattr(model.base_model, "pooler", None)
     if pooler is not None and hasattr(model, "dropout"):
         states = pool_states(states, mask, classifier_pooling(model))
@@ -108,8 +151,10 @@ class CrossEncoder(MixedPrecision, nn.Module):
         """Load a folder (ours or sentence-transformers'), a Hub id or an alias.
 
         A bi-encoder or base model gets a new, randomly initialised one-logit head (to train);
-        ``pooling`` (``"cls"`` | ``"mean"``, for a new head) sets what that head reads, kept in
-        ``config.classifier_pooling``; ``None`` keeps the saved choice (default ``"cls"``).
+        ``pooling`` (``"cls"`` | ``"mean"`` | ``"segments"``, for a new head) sets what that head
+        reads, kept in ``config.classifier_pooling``; ``None`` keeps the saved choice (default
+        ``"cls"``). Switching to ``"segments"`` starts the head as a scaled cosine
+        (:func:`init_segment_head`).
         Weights come from safetensors; ``allow_pickle_weights=True`` also reads a
         ``pytorch_model.bin`` through torch's restricted ``weights_only`` unpickler.
         """
@@ -122,6 +167,10 @@ class CrossEncoder(MixedPrecision, nn.Module):
                                 trust_remote_code, num_labels=1)
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
         length = max_length or st_format.read_max_length(source, model.config, tokenizer)
+        if pooling == "segments" and classifier_pooling(model) != "segments":
+            if getattr(model.config, "sep_token_id", None) is None:
+                model.config.sep_token_id = tokenizer.sep_token_id
+            init_segment_head(model)
         if pooling is not None:
             model.config.classifier_pooling = pooling
         classifier_pooling(model)  # an unknown saved value fails here, not at the first score
@@ -152,6 +201,8 @@ class CrossEncoder(MixedPrecision, nn.Module):
     def _forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         features = {k: v.to(self.device) for k, v in features.items()}
         pooling = self.pooling
+        if pooling == "segments":
+            return self._segment_layer_logits(features, [self.num_layers])[self.num_layers]
         if unpadded.supports_classifier(self.model, features):
             return unpadded.classifier_logits(self.model, features, pooling).squeeze(-1)
         if pooling == "cls" or not own_head(self.model):  # e.g. ModernBERT pools by itself
@@ -185,6 +236,8 @@ class CrossEncoder(MixedPrecision, nn.Module):
     def _layer_logits(self, features: dict[str, torch.Tensor],
                       layers: Sequence[int]) -> dict[int, torch.Tensor]:
         features = {k: v.to(self.device) for k, v in features.items()}
+        if self.pooling == "segments":
+            return self._segment_layer_logits(features, layers)
         if (self.model.training and torch.is_grad_enabled()
                 and unpadded.supports_classifier(self.model, features)):
             return unpadded.classifier_layer_logits(self.model, features, layers, self.pooling)
@@ -192,6 +245,21 @@ class CrossEncoder(MixedPrecision, nn.Module):
                                        return_dict=True).hidden_states
         mask = features["attention_mask"]
         return {k: head_logits(self.model, states[k], mask).squeeze(-1) for k in sorted(set(layers))}
+
+    def _segment_layer_logits(self, features: dict[str, torch.Tensor],
+                              layers: Sequence[int]) -> dict[int, torch.Tensor]:
+        """Segment-head logits of each layer in ``layers``; padding-free where registered."""
+        layers, ids = sorted(set(layers)), features["input_ids"]
+        if not unpadded.supports_classifier(self.model, features):
+            states = self.model.base_model(**features, output_hidden_states=True,
+                                           return_dict=True).hidden_states
+            return {k: head_logits(self.model, states[k], features["attention_mask"],
+                                   ids).squeeze(-1) for k in layers}
+        states, plan = unpadded.packed_layer_states(self.model, features, layers)
+        batch, length = plan.shape
+        second = second_segment(ids, sep_token_id(self.model)).reshape(-1)[plan.keep]
+        return {k: segment_logits(self.model, segment_features(
+            states[k], plan.keep // length, second, batch)).squeeze(-1) for k in layers}
 
     @torch.inference_mode()
     def predict(self, pairs: Sequence[Pair], batch_size: int = 32, precision: str = "fp32",

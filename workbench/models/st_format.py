@@ -206,10 +206,10 @@ def save_cross_encoder(model, tokenizer, folder: str | Path, max_length: int) ->
     ``sentence_transformers.activation_fn`` (4.x/5.x), plus ``modules.json``,
     ``sentence_bert_config.json`` and ``config_sentence_transformers.json`` as 6.x writes them.
     The tokenizer's ``model_max_length`` holds the truncation length. A head reading the mean of
-    the tokens (``config.classifier_pooling == "mean"``) is written as 6.x's modular stack
-    (:mod:`workbench.models.st_pooled_head`).
+    the tokens (``config.classifier_pooling == "mean"``) or comparing the two texts
+    (``"segments"``) is written as 6.x's modular stack (:mod:`workbench.models.st_pooled_head`).
     """
-    from workbench.models.st_pooled_head import head_layers, write_pooled_head
+    from workbench.models.st_pooled_head import head_layers, write_pooled_head, write_segment_head
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -219,7 +219,10 @@ def save_cross_encoder(model, tokenizer, folder: str | Path, max_length: int) ->
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.model_max_length = max_length
     tokenizer.save_pretrained(folder)
-    if getattr(model.config, "classifier_pooling", "cls") == "mean" and head_layers(model):
+    pooling = getattr(model.config, "classifier_pooling", "cls")
+    if pooling == "segments":
+        _dump(folder / "modules.json", write_segment_head(model, folder))
+    elif pooling == "mean" and head_layers(model):
         _dump(folder / "modules.json", write_pooled_head(model, folder))  # ST >= 6 reads the mean
     else:
         _dump(folder / "modules.json", [{"idx": 0, "name": "0", "path": "", "type": CE_TRANSFORMER}])

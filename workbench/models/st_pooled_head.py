@@ -7,6 +7,11 @@ with ``classifier_pooling="mean"`` is saved that way (the root keeps the whole H
 sequence-classification model, which is what :class:`~workbench.models.cross_encoder.CrossEncoder`
 reads), so ``sentence_transformers.CrossEncoder(folder)`` (>= 6.0) scores it identically. Older
 versions ignore ``modules.json`` for cross-encoders and would read ``[CLS]`` instead.
+
+A head comparing the two texts (``classifier_pooling="segments"``,
+:mod:`workbench.models.segment_pooling`) is saved as Transformer -> ``SegmentPooling`` (its code
+written beside the weights) -> Dense(score); sentence-transformers loads it with
+``trust_remote_code=True``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ POOLING = "sentence_transformers.sentence_transformer.modules.pooling.Pooling"
 DENSE = "sentence_transformers.base.modules.dense.Dense"
 TANH = "torch.nn.modules.activation.Tanh"
 IDENTITY = "torch.nn.modules.linear.Identity"
+SEGMENT_FILE = "segment_pooling.py"
+SEGMENT_POOLING = "segment_pooling.SegmentPooling"
 
 
 def head_layers(model: nn.Module) -> tuple[nn.Linear, nn.Linear] | None:
@@ -65,11 +72,39 @@ def write_pooled_head(model: nn.Module, folder: str | Path) -> list[dict]:
          "include_prompt": True}, indent=2))
     _dense(folder / "2_Dense", hidden, TANH, "sentence_embedding")
     _dense(folder / "3_Dense", output, IDENTITY, "scores")
+    _token_states_config(folder)
+    return _modules(["", "1_Pooling", "2_Dense", "3_Dense"], [TRANSFORMER, POOLING, DENSE, DENSE])
+
+
+def write_segment_head(model: nn.Module, folder: str | Path) -> list[dict]:
+    """Write a segment-pooled head (``config.classifier_pooling == "segments"``): the module's
+    code as ``segment_pooling.py``, ``1_SegmentPooling`` and ``2_Dense`` (the output layer);
+    returns the ``modules.json`` entries. Loading it runs that file, so
+    ``sentence_transformers.CrossEncoder`` needs ``trust_remote_code=True``."""
+    from workbench.models import segment_pooling
+
+    folder = Path(folder)
+    layers = head_layers(model)
+    if layers is None:
+        raise ValueError(f"{type(model).__name__}: a segment head is written for BERT-style "
+                         "(pooler + classifier) and RoBERTa-style (dense + out_proj) heads only")
+    (folder / SEGMENT_FILE).write_text(Path(segment_pooling.__file__).read_text())
+    (folder / "1_SegmentPooling").mkdir(parents=True, exist_ok=True)
+    (folder / "1_SegmentPooling" / "config.json").write_text(json.dumps(
+        {"embedding_dimension": int(model.config.hidden_size),
+         "sep_token_id": int(model.config.sep_token_id)}, indent=2))
+    _dense(folder / "2_Dense", layers[1], IDENTITY, "scores")
+    _token_states_config(folder)
+    return _modules(["", "1_SegmentPooling", "2_Dense"], [TRANSFORMER, SEGMENT_POOLING, DENSE])
+
+
+def _token_states_config(folder: Path) -> None:
     (folder / "sentence_bert_config.json").write_text(json.dumps(
         {"transformer_task": "feature-extraction",
          "modality_config": {"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
          "module_output_name": "token_embeddings"}, indent=2))
-    paths = ["", "1_Pooling", "2_Dense", "3_Dense"]
-    types = [TRANSFORMER, POOLING, DENSE, DENSE]
+
+
+def _modules(paths: list[str], types: list[str]) -> list[dict]:
     return [{"idx": i, "name": str(i), "path": p, "type": t}
             for i, (p, t) in enumerate(zip(paths, types, strict=True))]

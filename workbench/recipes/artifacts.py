@@ -84,7 +84,7 @@ def model_summary(model: Any, base_model: str, kind: str) -> dict[str, Any]:
         info.max_seq_length, info.do_lower_case = model.max_seq_length, model.do_lower_case
         info.modules = list(model.stack)
     else:
-        info.max_seq_length = model.max_length
+        info.max_seq_length, info.pooling = model.max_length, model.pooling
     return to_dict(info)
 
 

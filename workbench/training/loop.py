@@ -114,14 +114,27 @@ def train(model: Any, loss: torch.nn.Module, train_dataset: Any, config: TrainCo
     return _result(run, parts)
 
 
+def forget_other_precision(mixed: str) -> None:
+    """Drop a single-process ``AcceleratorState`` left with another mixed precision (a
+    transformers or sentence-transformers Trainer run earlier in the same kernel sets ``bf16``),
+    which accelerate would otherwise refuse to change ("restart your runtime completely")."""
+    from accelerate.state import AcceleratorState
+
+    state = AcceleratorState._shared_state
+    if (state and state.get("_mixed_precision", mixed) != mixed
+            and not torch.distributed.is_initialized()):
+        AcceleratorState._reset_state()
+
+
 def _setup(model: Any, loss: torch.nn.Module, dataset: Any, config: TrainConfig,
            evaluators: list, callbacks: list, resume: bool = False) -> _Run:
     check_device(config)
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
     # The encoder autocasts its own forward (step.forward_precision); accelerate only scales fp16
     # gradients, its autocast around the whole loss stays off.
-    acc = Accelerator(mixed_precision="fp16" if config.precision == "fp16" else "no",
-                      cpu=not torch.cuda.is_available(),
+    mixed = "fp16" if config.precision == "fp16" else "no"
+    forget_other_precision(mixed)
+    acc = Accelerator(mixed_precision=mixed, cpu=not torch.cuda.is_available(),
                       kwargs_handlers=[ddp, AutocastKwargs(enabled=False)])
     check_setup(config, model, loss, dataset, acc.num_processes)
     set_seed(config.seed)
