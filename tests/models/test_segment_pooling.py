@@ -100,3 +100,17 @@ def test_saved_segment_cut_loads_in_sentence_transformers_with_identical_scores(
     torch.testing.assert_close(again.predict(PAIRS), ours, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="trust_remote_code"):
         STCrossEncoder(str(tmp_path), device="cpu")  # it runs code from the folder: asked first
+
+
+@pytest.mark.parametrize("arch", ["roberta", "mpnet"])
+def test_roberta_style_heads_read_the_segments_and_export(tmp_path, arch):
+    """RoBERTa / MPNet: ``<s> a </s></s> b </s>``, the head's ``out_proj`` reads ``z``."""
+    tiny = tiny_cross_encoder(tmp_path / "tiny", arch=arch)
+    ce = CrossEncoder.from_pretrained(tiny, pooling="segments").eval()
+    expected = torch.tensor([torch.sigmoid(torch.tensor(
+        SEGMENT_SCALE * (_cosine_by_hand(ce, p, 3) - SEGMENT_CENTRE))).item() for p in PAIRS])
+    torch.testing.assert_close(ce.predict(PAIRS), expected, atol=1e-5, rtol=0)
+    export_cut(ce, layers=2, dim=None, out=tmp_path / "cut", texts=[p[0] for p in PAIRS], repeats=1)
+    theirs = torch.tensor(STCrossEncoder(str(tmp_path / "cut"), device="cpu",
+                                         trust_remote_code=True).predict(PAIRS))
+    torch.testing.assert_close(theirs, ce.predict(PAIRS, layer=2), atol=1e-6, rtol=0)
