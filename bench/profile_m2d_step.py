@@ -10,6 +10,7 @@ forwards, softmax/log_softmax = KL terms). bf16 autocast is applied as each trai
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import statistics
 import time
@@ -20,6 +21,7 @@ import pandas as pd
 import torch
 
 from workbench import settings
+from workbench.fast.sparse_grads import DenseGradients, sparse_word_gradients
 from workbench.losses import LOSSES
 from workbench.models.bi_encoder import BiEncoder
 from workbench.models.specs import resolve_model
@@ -51,15 +53,21 @@ def ours_step(model: str, precision: str, cols, labels) -> Callable[[], dict[str
     acc = Accelerator(mixed_precision="no", cpu=True)
     module, opt = loss, make_optimizer(loss, TrainConfig(learning_rate=5e-5))
     module.train()
+    dense = DenseGradients()  # as the trainer does in one CPU process
 
-    return phased_step(enc.tokenize, lambda: enc.mixed_precision(precision), module, acc, opt,
-                       cols, labels)
+    @contextlib.contextmanager
+    def forward_context():
+        with enc.mixed_precision(precision), sparse_word_gradients():
+            yield
+
+    return phased_step(enc.tokenize, forward_context, module, acc, opt, cols, labels,
+                       after_backward=lambda: dense.densify(module.parameters()))
 
 
-def phased_step(tokenize, forward_context, loss, acc, opt, cols, labels,
-                params=None) -> Callable[[], dict[str, float]]:
+def phased_step(tokenize, forward_context, loss, acc, opt, cols, labels, params=None,
+                after_backward=None) -> Callable[[], dict[str, float]]:
     """One training step, timed phase by phase: tokenize, forward+loss (inside
-    ``forward_context()``), backward, clip + AdamW step."""
+    ``forward_context()``), backward (then ``after_backward()``), clip + AdamW step."""
     params = list(loss.parameters() if params is None else params)
 
     def step() -> dict[str, float]:
@@ -70,6 +78,8 @@ def phased_step(tokenize, forward_context, loss, acc, opt, cols, labels,
             value = loss(feats, labels)
         t.append(time.perf_counter())
         acc.backward(value)
+        if after_backward is not None:
+            after_backward()
         t.append(time.perf_counter())
         acc.clip_grad_norm_(params, 1.0)
         opt.step()

@@ -32,6 +32,7 @@ from workbench.fast.registry import (
     register,
     register_classifier,
 )
+from workbench.fast.sparse_grads import word_rows
 
 
 def _lin(layer: nn.Linear) -> tuple[Tensor, Tensor | None]:
@@ -53,7 +54,7 @@ def _p(dropout: nn.Module) -> float:
 
 def _sum_embed(emb: nn.Module, ids: Tensor, positions: Tensor, types: Tensor | None) -> Tensor:
     """word (+ token type) + position embeddings of flat token rows, LayerNorm, dropout."""
-    hidden = emb.word_embeddings(ids)
+    hidden = word_rows(emb.word_embeddings, ids)
     if types is not None:
         hidden = hidden + emb.token_type_embeddings(types)
     hidden = hidden + emb.position_embeddings(positions)

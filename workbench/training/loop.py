@@ -19,6 +19,7 @@ from accelerate import Accelerator
 from accelerate.utils import AutocastKwargs, DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
+from workbench.fast.sparse_grads import DenseGradients
 from workbench.progress import ProgressFile
 from workbench.training import checkpoint as ckpt
 from workbench.training.batches import Columns, epoch_batches, make_sampler
@@ -59,6 +60,7 @@ class _Run:
     findings: list[dict[str, str]] = field(default_factory=list)
     final_check: dict[str, dict[str, Any]] = field(default_factory=dict)
     clock: PartsClock | None = None
+    dense_grads: DenseGradients | None = None  # sparse word-embedding gradients (one CPU process)
 
     @property
     def main(self) -> bool:
@@ -152,8 +154,9 @@ def _setup(model: Any, loss: torch.nn.Module, dataset: Any, config: TrainConfig,
     log = TrainLog(config.output_dir if acc.is_main_process else None, resume=resume)
     monitor = CollapseMonitor(config.collapse_patience, config.flat_loss_rtol,
                               config.collapse_cosine, config.loss_blowup_factor)
+    dense = DenseGradients() if acc.num_processes == 1 and acc.device.type == "cpu" else None
     return _Run(config, acc, module, model, optimizer, scheduler, data, sampler, log, monitor,
-                state, evaluators, callbacks)
+                state, evaluators, callbacks, dense_grads=dense)
 
 
 def _default_probe(data: Columns, n: int = 64) -> list[str]:

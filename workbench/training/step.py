@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from workbench.fast.sparse_grads import sparse_word_gradients
 from workbench.losses.base import NonFiniteError
 from workbench.training.batches import collate
 from workbench.training.health import check_finite_loss, loss_parts
@@ -53,6 +54,10 @@ def _check(run: Any, value: float, idx: list[int], features: list[dict[str, torc
 def train_step(run: Any, chunk: list[list[int]]) -> float:
     """Forward/backward every batch of ``chunk`` (loss / n), then clip, AdamW, schedule.
 
+    With ``run.dense_grads`` (one CPU process) the word embeddings' gradients arrive as the rows
+    the batches used and are written into a persistent dense buffer before clipping
+    (:mod:`workbench.fast.sparse_grads`); the optimizer sees the same dense gradient.
+
     Returns the mean loss of the chunk. Raises ``NonFiniteLossError`` (on every rank) before
     any weight changes.
     """
@@ -63,12 +68,14 @@ def train_step(run: Any, chunk: list[list[int]]) -> float:
         features, labels = collate(run.model, run.data, idx)
         last = i == n - 1
         sync = contextlib.nullcontext() if last or acc.num_processes == 1 else acc.no_sync(module)
-        with sync:
+        with sync, sparse_word_gradients(run.dense_grads is not None):
             value = _forward(run, features, labels)
             scalar = float(value.detach().float())
             _check(run, scalar, idx, features)
             acc.backward(value / n)
         total += scalar / n
+    if run.dense_grads is not None:
+        run.dense_grads.densify(module.parameters())
     if run.config.max_grad_norm and run.config.max_grad_norm > 0:
         acc.clip_grad_norm_(module.parameters(), run.config.max_grad_norm)
     run.optimizer.step()
