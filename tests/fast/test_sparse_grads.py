@@ -8,7 +8,7 @@ import pytest
 import torch
 from datasets import Dataset
 
-from workbench.fast.sparse_grads import DenseGradients, sparse_word_gradients
+from workbench.fast.sparse_grads import DenseGradients, sparse_word_gradients, word_rows
 from workbench.losses import LOSSES
 from workbench.models.bi_encoder import BiEncoder
 from workbench.training import TrainConfig, train
@@ -82,31 +82,29 @@ def test_a_run_trains_to_the_same_weights_with_dense_gradients(tiny_bert_dir, sh
         torch.testing.assert_close(sparse[name], dense[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
+def _backward_rows(table: torch.nn.Embedding, dense: DenseGradients, rows: list[int],
+                   zero_grad: bool = True) -> torch.Tensor:
+    """One step's sparse backward over ``rows`` (after ``zero_grad`` unless told), densified."""
+    if zero_grad:
+        table.weight.grad = None
+    with sparse_word_gradients():
+        word_rows(table, torch.tensor(rows)).sum().backward()
+    dense.densify([table.weight])
+    return table.weight.grad
+
+
+def _one_hot_rows(rows: list[int]) -> torch.Tensor:
+    expected = torch.zeros(10, 3)
+    expected[rows] = 1.0
+    return expected
+
+
 @pytest.mark.parametrize("accumulated", [False, True])
 def test_a_gradient_accumulated_into_the_buffer_is_not_reused(accumulated):
-    table = torch.nn.Embedding(10, 3)
-    dense = DenseGradients()
-    with sparse_word_gradients():
-        from workbench.fast.sparse_grads import word_rows
-        word_rows(table, torch.tensor([1, 2])).sum().backward()
-    dense.densify([table.weight])
-    if accumulated:  # no zero_grad: autograd adds the next sparse gradient into the buffer
-        with sparse_word_gradients():
-            word_rows(table, torch.tensor([5])).sum().backward()
-    else:
-        table.weight.grad = None
-        with sparse_word_gradients():
-            word_rows(table, torch.tensor([5])).sum().backward()
-    dense.densify([table.weight])
-    expected = torch.zeros(10, 3)
-    expected[5] = 1.0
-    if accumulated:
-        expected[1] = expected[2] = 1.0
-    torch.testing.assert_close(table.weight.grad, expected)
-    table.weight.grad = None
-    with sparse_word_gradients():
-        word_rows(table, torch.tensor([7])).sum().backward()
-    dense.densify([table.weight])
-    expected = torch.zeros(10, 3)
-    expected[7] = 1.0
-    torch.testing.assert_close(table.weight.grad, expected)  # no stale row survives
+    table, dense = torch.nn.Embedding(10, 3), DenseGradients()
+    _backward_rows(table, dense, [1, 2])
+    # accumulated: no zero_grad, so autograd adds the next sparse gradient into the buffer
+    grad = _backward_rows(table, dense, [5], zero_grad=not accumulated)
+    torch.testing.assert_close(grad, _one_hot_rows([1, 2, 5] if accumulated else [5]))
+    grad = _backward_rows(table, dense, [7])
+    torch.testing.assert_close(grad, _one_hot_rows([7]))  # no stale row survives
