@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import pandas as pd
 import torch
+from train_vs_st import dims
 
 from workbench import settings
 from workbench.fast.sparse_grads import DenseGradients, sparse_word_gradients
@@ -36,13 +37,6 @@ COUNTED = ("aten::linear", "aten::addmm", "aten::mm", "aten::softmax", "aten::_s
 def batch(size: int) -> tuple[list[list[str]], torch.Tensor]:
     frame = pd.read_parquet(settings.data_dir() / "stsb" / "train.parquet").head(size)
     return [list(frame.sentence1), list(frame.sentence2)], torch.tensor(frame.score.values).float()
-
-
-def dims(model: str) -> list[int]:
-    """The Matryoshka dims of ``train_vs_st``: the hidden size and four powers of two below it."""
-    from grid_vs_st import cells
-
-    return cells(model)[1]
 
 
 def ours_step(model: str, precision: str, cols, labels) -> Callable[[], dict[str, float]]:

@@ -46,27 +46,23 @@ class DenseGradients:
     """Turns the sparse gradients of parameters into dense ones, in buffers kept across steps."""
 
     def __init__(self) -> None:
-        self._buffers: dict[int, Tensor] = {}
-        self._rows: dict[int, Tensor] = {}
+        self._written: dict[int, tuple[Tensor, Tensor]] = {}  # id(p): (buffer, rows written)
 
     def densify(self, parameters: Iterable[nn.Parameter]) -> None:
         """Replace every sparse ``.grad`` by its dense equal: the buffer with last step's rows
         zeroed and this step's (coalesced) rows written."""
         for p in parameters:
-            grad = p.grad
+            grad, written = p.grad, self._written.get(id(p))
             if grad is None or not grad.is_sparse:
-                if grad is not None and grad is self._buffers.get(id(p)):  # accumulated into:
-                    del self._buffers[id(p)]  # every row may be dirty now, start afresh
-                    self._rows.pop(id(p), None)
+                if written is not None and grad is written[0]:  # accumulated into: every row
+                    del self._written[id(p)]  # may be dirty now, start afresh
                 continue
             grad = grad.coalesce()
-            buffer = self._buffers.get(id(p))
-            if buffer is None or buffer.shape != p.shape or buffer.dtype != grad.dtype:
-                buffer = self._buffers[id(p)] = torch.zeros(p.shape, dtype=grad.dtype,
-                                                            device=p.device)
-            elif id(p) in self._rows:
-                buffer.index_fill_(0, self._rows[id(p)], 0.0)
+            if written is None:
+                buffer = torch.zeros(p.shape, dtype=grad.dtype, device=p.device)
+            else:
+                buffer = written[0].index_fill_(0, written[1], 0.0)
             rows = grad.indices()[0]
             buffer.index_copy_(0, rows, grad.values())
-            self._rows[id(p)] = rows
+            self._written[id(p)] = (buffer, rows)
             p.grad = buffer

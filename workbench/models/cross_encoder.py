@@ -201,8 +201,8 @@ class CrossEncoder(MixedPrecision, nn.Module):
     def _forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         features = {k: v.to(self.device) for k, v in features.items()}
         pooling = self.pooling
-        if pooling == "segments":
-            return self._segment_layer_logits(features, [self.num_layers])[self.num_layers]
+        if pooling == "segments":  # the last layer of the per-layer path
+            return self._layer_logits(features, [self.num_layers])[self.num_layers]
         if unpadded.supports_classifier(self.model, features):
             return unpadded.classifier_logits(self.model, features, pooling).squeeze(-1)
         if pooling == "cls" or not own_head(self.model):  # e.g. ModernBERT pools by itself
@@ -212,7 +212,7 @@ class CrossEncoder(MixedPrecision, nn.Module):
 
     @property
     def pooling(self) -> str:
-        """What the head reads: ``"cls"`` or ``"mean"`` (see :func:`pool_states`)."""
+        """What the head reads: ``"cls"``, ``"mean"`` or ``"segments"`` (:func:`classifier_pooling`)."""
         return classifier_pooling(self.model)
 
     @property
@@ -236,28 +236,25 @@ class CrossEncoder(MixedPrecision, nn.Module):
     def _layer_logits(self, features: dict[str, torch.Tensor],
                       layers: Sequence[int]) -> dict[int, torch.Tensor]:
         features = {k: v.to(self.device) for k, v in features.items()}
-        if self.pooling == "segments":
-            return self._segment_layer_logits(features, layers)
+        if self.pooling == "segments" and unpadded.supports_classifier(self.model, features):
+            return self._packed_segment_logits(features, layers)
         if (self.model.training and torch.is_grad_enabled()
                 and unpadded.supports_classifier(self.model, features)):
             return unpadded.classifier_layer_logits(self.model, features, layers, self.pooling)
         states = self.model.base_model(**features, output_hidden_states=True,
                                        return_dict=True).hidden_states
-        mask = features["attention_mask"]
-        return {k: head_logits(self.model, states[k], mask).squeeze(-1) for k in sorted(set(layers))}
+        mask, ids = features["attention_mask"], features.get("input_ids")
+        return {k: head_logits(self.model, states[k], mask, ids).squeeze(-1)
+                for k in sorted(set(layers))}
 
-    def _segment_layer_logits(self, features: dict[str, torch.Tensor],
-                              layers: Sequence[int]) -> dict[int, torch.Tensor]:
-        """Segment-head logits of each layer in ``layers``; padding-free where registered."""
-        layers, ids = sorted(set(layers)), features["input_ids"]
-        if not unpadded.supports_classifier(self.model, features):
-            states = self.model.base_model(**features, output_hidden_states=True,
-                                           return_dict=True).hidden_states
-            return {k: head_logits(self.model, states[k], features["attention_mask"],
-                                   ids).squeeze(-1) for k in layers}
+    def _packed_segment_logits(self, features: dict[str, torch.Tensor],
+                               layers: Sequence[int]) -> dict[int, torch.Tensor]:
+        """Segment-head logits of each layer in ``layers`` on the padding-free path."""
+        layers = sorted(set(layers))
         states, plan = unpadded.packed_layer_states(self.model, features, layers)
         batch, length = plan.shape
-        second = second_segment(ids, sep_token_id(self.model)).reshape(-1)[plan.keep]
+        second = second_segment(features["input_ids"], sep_token_id(self.model))
+        second = second.reshape(-1)[plan.keep]
         return {k: segment_logits(self.model, segment_features(
             states[k], plan.keep // length, second, batch)).squeeze(-1) for k in layers}
 

@@ -60,6 +60,8 @@ def count_or_all(value: int | None) -> int | None:
     """A row-count parameter where -1 (or None) means all rows (``ALL_OR_MORE``): the count, or
     ``None`` as ``load_dataset(max_samples=)`` and the task loaders take it."""
     return None if value is None or value < 0 else value
+
+
 DIMS = Rule(lambda v: bool(v) and _positive_ints(v) and _descending_unique(v),
             "a non-empty list of positive integers, largest first, no duplicates (e.g. [32, 16, 8])")
 GRID_DIMS = Rule(lambda v: _positive_ints(v) and len(set(v)) == len(v),
