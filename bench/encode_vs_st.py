@@ -8,7 +8,9 @@ autocast); the workbench's bf16 is compared with the faster of the two. Rounds a
 
 The roofline: large square ``torch.matmul`` in bf16 and fp32, timed inside the same rounds. Model
 FLOPs count the useful work from actual token counts (no padding): per text of L tokens and per
-layer, 2 x (matmul parameters) x L + 4 x L^2 x H for attention scores and the weighted sum.
+layer, 2 x (matmul parameters) x L + 4 x L^2 x H for attention scores and the weighted sum. On
+the CPU the rounds also time the GEMM floor (:mod:`gemm_floor`): the workbench bf16 encode's own
+linear layers replayed alone, which bounds what its ratio could reach if nothing else took time.
 
     python bench/encode_vs_st.py [--threads 2] [--batch-size 64] [--repeats 5]
     python bench/encode_vs_st.py --device cuda --texts all --batch-size 256   # on a GPU
@@ -26,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+from gemm_floor import record, replay
 from roofline import matmul_call, matmul_tflops, model_flops
 from timing import interleaved, medians
 
@@ -108,8 +111,14 @@ def quality(outputs: dict[str, torch.Tensor], scores: list[float]) -> dict[str, 
     return result
 
 
+FLOOR = "matmul GEMMs of workbench bf16"
+"""The workbench bf16 encode's linear layers alone (:mod:`gemm_floor`): no change outside its
+GEMMs can take that encode below this time."""
+
+
 def summary(times: dict[str, list[float]], flops: float, device: str = "cpu") -> dict[str, float]:
-    """The ratios and roofline shares of issue 17's table from the rounds' medians."""
+    """The ratios and roofline shares of issue 17's table from the rounds' medians; with the GEMM
+    floor, the most the bf16 ratio could reach if everything but the GEMMs took no time."""
     med = medians(times)
     tflops = {dt: matmul_tflops(med[f"matmul {dt}"], device) for dt in ("bf16", "fp32")}
     st_bf16 = min(("ST bf16 weights", "ST bf16 autocast"), key=med.__getitem__)
@@ -119,7 +128,10 @@ def summary(times: dict[str, list[float]], flops: float, device: str = "cpu") ->
             "bf16 matmul TFLOP/s": tflops["bf16"], "fp32 matmul TFLOP/s": tflops["fp32"],
             **{f"{n} s": med[n] for n in share}, **{f"{n} % bf16 matmul": 100 * v
                                                    for n, v in share.items()},
-            "ST fastest bf16 is autocast": float(st_bf16 == "ST bf16 autocast")}
+            "ST fastest bf16 is autocast": float(st_bf16 == "ST bf16 autocast"),
+            **({"workbench bf16 GEMMs alone s": med[FLOOR],
+                "encode bf16 ceiling vs ST fastest bf16": med[st_bf16] / med[FLOOR]}
+               if FLOOR in med else {})}
 
 
 def print_table(times: dict[str, list[float]], n_texts: int, flops: float, scores: dict[str, float],
@@ -135,6 +147,11 @@ def print_table(times: dict[str, list[float]], n_texts: int, flops: float, score
         print(f"{name:18} {med[name]:9.2f} {min(times[name]):7.2f} {n_texts / med[name]:7.0f} "
               f"{med['ST fp32'] / med[name]:9.2f} {med[st_bf16] / med[name]:9.2f} "
               f"{res[f'{name} % bf16 matmul']:10.1f}% {scores[f'spearman {name}']:8.4f}")
+    if FLOOR in med:
+        print(f"workbench bf16, its GEMMs alone: {med[FLOOR]:.2f} s "
+              f"({100 * med[FLOOR] / med['workbench bf16']:.1f}% of its encode): at most "
+              f"{res['encode bf16 ceiling vs ST fastest bf16']:.2f}x {st_bf16} with everything "
+              f"else free")
     for key, value in scores.items():
         if not key.startswith("spearman"):
             print(f"{key}: {value:.6g}")
@@ -163,6 +180,8 @@ def run(model_dir: str, repeats: int = 3, batch_size: int = 64, device: str = "c
     peaks = gpu_peaks(calls) if device == "cuda" else {}
     calls.update({f"matmul {n}": matmul_call(dt, device)
                   for n, dt in (("bf16", torch.bfloat16), ("fp32", torch.float32))})
+    if device == "cpu":  # the bf16 encode's own GEMMs, replayed alone: its floor
+        calls[FLOOR] = replay(record(calls["workbench bf16"]))
     times = interleaved(calls, repeats, device)
     flops = model_flops(lengths, AutoConfig.from_pretrained(model_dir))
     scored = quality(outputs, scores)

@@ -3,6 +3,8 @@
 Times forward+loss, backward and the AdamW step of each side (interleaved repeats, median wall
 and CPU time), and counts the ops that show how much work each does (linear layers = transformer
 forwards, softmax/log_softmax = KL terms). bf16 autocast is applied as each trainer applies it.
+The workbench step's GEMMs are also replayed alone (:mod:`gemm_floor`): the ceiling of its ratio
+if everything else took no time.
 
     python bench/profile_m2d_step.py --repeats 5 [--precision fp32] [--batch 16] [--model mpnet-base]
 """
@@ -19,6 +21,7 @@ from collections.abc import Callable
 
 import pandas as pd
 import torch
+from gemm_floor import flops, record, replay
 from train_vs_st import dims
 
 from workbench import settings
@@ -26,7 +29,7 @@ from workbench.fast.sparse_grads import DenseGradients, sparse_word_gradients
 from workbench.losses import LOSSES
 from workbench.models.bi_encoder import BiEncoder
 from workbench.models.specs import resolve_model
-from workbench.training import TrainConfig
+from workbench.training import TrainConfig, clipping
 from workbench.training.optim import make_optimizer
 
 COUNTED = ("aten::linear", "aten::addmm", "aten::mm", "aten::softmax", "aten::_softmax",
@@ -54,15 +57,22 @@ def ours_step(model: str, precision: str, cols, labels) -> Callable[[], dict[str
         with enc.mixed_precision(precision), sparse_word_gradients():
             yield
 
+    params = list(module.parameters())
+
+    def clip() -> None:  # as the trainer clips in one CPU process: inside fused AdamW's step
+        clipping.clip_in_optimizer(opt, [p for p in params if p.grad is not None], 1.0, dense)
+
     return phased_step(enc.tokenize, forward_context, module, acc, opt, cols, labels,
-                       after_backward=lambda: dense.densify(module.parameters()))
+                       after_backward=lambda: dense.densify(params), clip=clip)
 
 
 def phased_step(tokenize, forward_context, loss, acc, opt, cols, labels, params=None,
-                after_backward=None) -> Callable[[], dict[str, float]]:
+                after_backward=None, clip=None) -> Callable[[], dict[str, float]]:
     """One training step, timed phase by phase: tokenize, forward+loss (inside
-    ``forward_context()``), backward (then ``after_backward()``), clip + AdamW step."""
+    ``forward_context()``), backward (then ``after_backward()``), clip (``clip()``, default
+    accelerate's ``clip_grad_norm_`` to 1.0) + AdamW step."""
     params = list(loss.parameters() if params is None else params)
+    clip = clip or (lambda: acc.clip_grad_norm_(params, 1.0))
 
     def step() -> dict[str, float]:
         t = [time.perf_counter()]
@@ -75,8 +85,9 @@ def phased_step(tokenize, forward_context, loss, acc, opt, cols, labels, params=
         if after_backward is not None:
             after_backward()
         t.append(time.perf_counter())
-        acc.clip_grad_norm_(params, 1.0)
+        clip()
         opt.step()
+        clipping.release(opt)
         opt.zero_grad(set_to_none=True)
         t.append(time.perf_counter())
         return dict(zip(("tokenize", "forward", "backward", "optim"),
@@ -137,9 +148,27 @@ def main() -> None:
         parts = "  ".join(f"{k} {v:6.1f}" for k, v in med.items())
         print(f"{name:9s} ms: {parts}  total {sum(med.values()):6.1f}  "
               f"cpu {statistics.median(cpu[name]) * 1e3:6.1f}")
+    print_floor(steps["workbench"], args.repeats, statistics.median(cpu["ST"]))
     for name, step in steps.items():
         random.seed(0)
         print(name, dict(sorted(op_counts(step).items())))
+
+
+def print_floor(step: Callable[[], dict[str, float]], repeats: int, reference_s: float) -> None:
+    """The step's GEMMs (forward and backward) replayed alone (:mod:`gemm_floor`): the least
+    the step could take if nothing else did, and so the most its ratio could reach."""
+    random.seed(0)
+    calls = record(step)
+    floor = replay(calls)
+    times = []
+    for _ in range(repeats + 1):
+        start = time.process_time()
+        floor()
+        times.append(time.process_time() - start)
+    best = statistics.median(times[1:])
+    print(f"workbench step's GEMMs alone: {best * 1e3:.1f} ms CPU ({len(calls)} GEMMs, "
+          f"{flops(calls) / 1e9:.1f} GFLOP at {flops(calls) / best / 1e12:.3f} TFLOP/s): at most "
+          f"{reference_s / best:.2f}x ST's step with everything else free")
 
 
 if __name__ == "__main__":

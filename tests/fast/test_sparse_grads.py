@@ -3,15 +3,13 @@ Hugging Face's dense embedding backward gives, and a run trains to the same weig
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 import torch
-from datasets import Dataset
 
+from tests.tiny_training import trained_weights
 from workbench.fast.sparse_grads import DenseGradients, sparse_word_gradients, word_rows
 from workbench.losses import LOSSES
 from workbench.models.bi_encoder import BiEncoder
-from workbench.training import TrainConfig, train
 from workbench.training import step as step_module
 
 BATCHES = [(["a man plays a guitar", "the cat sleeps"], ["a man is playing music", "a cat"]),
@@ -58,23 +56,10 @@ def test_densified_gradients_equal_the_dense_backward_step_after_step(tiny_bert_
 
 def test_a_run_trains_to_the_same_weights_with_dense_gradients(tiny_bert_dir, shared_data,
                                                                 tmp_path, monkeypatch):
-    rows = pd.read_parquet(shared_data / "stsb" / "train.parquet").head(24)
-    data = Dataset.from_pandas(rows, preserve_index=False)
-
-    def run(sparse: bool, out: str) -> dict[str, torch.Tensor]:
-        torch.manual_seed(0)
-        enc = BiEncoder.from_pretrained(tiny_bert_dir)
-        if not sparse:
-            monkeypatch.setattr(step_module, "sparse_word_gradients",
-                                lambda enabled: sparse_word_gradients(False))
-        cfg = TrainConfig(output_dir=str(tmp_path / out), num_train_epochs=1, learning_rate=1e-3,
-                          per_device_train_batch_size=8, eval_strategy="no", save_steps=100,
-                          track_emissions=False, disable_tqdm=True, seed=3)
-        train(enc, LOSSES["CoSENTLoss"](enc), data, cfg)
-        monkeypatch.undo()
-        return {k: v.detach().clone() for k, v in enc.state_dict().items()}
-
-    sparse, dense = run(True, "sparse"), run(False, "dense")
+    sparse = trained_weights(tiny_bert_dir, shared_data, tmp_path / "sparse")
+    monkeypatch.setattr(step_module, "sparse_word_gradients",
+                        lambda enabled: sparse_word_gradients(False))
+    dense = trained_weights(tiny_bert_dir, shared_data, tmp_path / "dense")
     start = BiEncoder.from_pretrained(tiny_bert_dir).state_dict()
     word = "transformer.embeddings.word_embeddings.weight"
     assert not torch.equal(sparse[word], start[word])  # the embeddings did train

@@ -66,3 +66,15 @@ class DenseGradients:
             buffer.index_copy_(0, rows, grad.values())
             self._written[id(p)] = (buffer, rows)
             p.grad = buffer
+
+    def norm_parts(self, parameters: Iterable[nn.Parameter]) -> list[Tensor]:
+        """Every gradient, for a total norm: a densified one as only the rows this step wrote
+        (the others are zero), so the norm does not read the whole table."""
+        parts = []
+        for p in parameters:
+            if p.grad is None:
+                continue
+            written = self._written.get(id(p))
+            mine = written is not None and p.grad is written[0]
+            parts.append(p.grad.index_select(0, written[1]) if mine else p.grad)
+        return parts

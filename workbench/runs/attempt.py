@@ -17,6 +17,7 @@ from typing import Any
 from workbench import atomic
 from workbench.runs import record as run_record
 from workbench.runs.follow import Follower
+from workbench.runs.kernel_env import kernel_environment
 from workbench.runs.lock import RunLockedError
 
 KERNEL_NAME = "python3"
@@ -138,7 +139,7 @@ def run_notebook(notebook: Path, run_dir: Path, record: dict[str, Any], progress
 
     start = time.perf_counter()
     try:
-        with follower:
+        with follower, kernel_environment():
             papermill.execute_notebook(
                 str(notebook), str(run_dir / "notebook.ipynb"),
                 parameters=record["parameters"], kernel_name=KERNEL_NAME, progress_bar=False,

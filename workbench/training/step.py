@@ -10,6 +10,7 @@ import torch
 
 from workbench.fast.sparse_grads import sparse_word_gradients
 from workbench.losses.base import NonFiniteError
+from workbench.training import clipping
 from workbench.training.batches import collate
 from workbench.training.health import check_finite_loss, loss_parts
 
@@ -51,12 +52,25 @@ def _check(run: Any, value: float, idx: list[int], features: list[dict[str, torc
                       rank=bad, world=acc.num_processes)
 
 
+def _clip(run: Any) -> None:
+    """Clip the gradients' total norm to ``max_grad_norm``: in one CPU process inside fused
+    AdamW's step (:mod:`workbench.training.clipping`), elsewhere through accelerate."""
+    max_norm = run.config.max_grad_norm
+    if not max_norm or max_norm <= 0:
+        return
+    params = [p for p in run.module.parameters() if p.grad is not None]
+    if run.dense_grads is None or clipping.clip_in_optimizer(
+            run.optimizer, params, max_norm, run.dense_grads) is None:
+        run.accelerator.clip_grad_norm_(params, max_norm)
+
+
 def train_step(run: Any, chunk: list[list[int]]) -> float:
     """Forward/backward every batch of ``chunk`` (loss / n), then clip, AdamW, schedule.
 
     With ``run.dense_grads`` (one CPU process) the word embeddings' gradients arrive as the rows
     the batches used and are written into a persistent dense buffer before clipping
-    (:mod:`workbench.fast.sparse_grads`); the optimizer sees the same dense gradient.
+    (:mod:`workbench.fast.sparse_grads`); the optimizer sees the same dense gradient, and
+    clipping is folded into its step (:mod:`workbench.training.clipping`).
 
     Returns the mean loss of the chunk. Raises ``NonFiniteLossError`` (on every rank) before
     any weight changes.
@@ -76,9 +90,9 @@ def train_step(run: Any, chunk: list[list[int]]) -> float:
         total += scalar / n
     if run.dense_grads is not None:
         run.dense_grads.densify(module.parameters())
-    if run.config.max_grad_norm and run.config.max_grad_norm > 0:
-        acc.clip_grad_norm_(module.parameters(), run.config.max_grad_norm)
+    _clip(run)
     run.optimizer.step()
+    clipping.release(run.optimizer)
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
     return total
