@@ -55,6 +55,12 @@ def flops(calls: list[tuple]) -> float:
     return total
 
 
+def describe(calls: list[tuple], seconds: float) -> str:
+    """``"N GEMMs, X GFLOP at R TFLOP/s"`` of a replay of ``calls`` that took ``seconds``."""
+    total = flops(calls)
+    return f"{len(calls)} GEMMs, {total / 1e9:.1f} GFLOP at {total / seconds / 1e12:.3f} TFLOP/s"
+
+
 def replay(calls: list[tuple]) -> Callable[[], None]:
     """A call running the recorded GEMMs again, in order, on stand-in inputs (one per shape)."""
     inputs = {(s, dt): torch.randn(s).to(dt) for _, _, s, dt, _, _ in calls}
@@ -68,9 +74,7 @@ def replay(calls: list[tuple]) -> Callable[[], None]:
 
 
 def main() -> None:
-    import statistics
-    import time
-
+    import timing
     from encode_vs_st import load_stsb
 
     from workbench.models.bi_encoder import BiEncoder
@@ -90,19 +94,12 @@ def main() -> None:
 
     encode()
     calls = record(encode)
-    floor = replay(calls)
-    times: dict[str, list[float]] = {"encode": [], "GEMMs alone": []}
-    for _ in range(args.repeats):
-        for name, call in (("encode", encode), ("GEMMs alone", floor)):
-            start = time.process_time()
-            call()
-            times[name].append(time.process_time() - start)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    timing.CLOCK["which"] = "cpu"
+    med = timing.medians(timing.interleaved({"encode": encode, "GEMMs alone": replay(calls)},
+                                            args.repeats, verbose=False))
     print(f"{args.model} {args.precision}: encode {med['encode']:.3f} s CPU, its GEMMs alone "
           f"{med['GEMMs alone']:.3f} s ({100 * med['GEMMs alone'] / med['encode']:.1f}%; "
-          f"{len(calls)} GEMMs, {flops(calls) / 1e9:.0f} GFLOP at "
-          f"{flops(calls) / med['GEMMs alone'] / 1e12:.3f} TFLOP/s)")
-
+          f"{describe(calls, med['GEMMs alone'])})")
 
 if __name__ == "__main__":
     main()

@@ -21,7 +21,8 @@ from collections.abc import Callable
 
 import pandas as pd
 import torch
-from gemm_floor import flops, record, replay
+from gemm_floor import describe, record, replay
+from timing import Clock
 from train_vs_st import dims
 
 from workbench import settings
@@ -160,16 +161,15 @@ def print_floor(step: Callable[[], dict[str, float]], repeats: int, reference_s:
     random.seed(0)
     calls = record(step)
     floor = replay(calls)
+    floor()  # warm-up
     times = []
-    for _ in range(repeats + 1):
-        start = time.process_time()
-        floor()
-        times.append(time.process_time() - start)
-    best = statistics.median(times[1:])
-    print(f"workbench step's GEMMs alone: {best * 1e3:.1f} ms CPU ({len(calls)} GEMMs, "
-          f"{flops(calls) / 1e9:.1f} GFLOP at {flops(calls) / best / 1e12:.3f} TFLOP/s): at most "
-          f"{reference_s / best:.2f}x ST's step with everything else free")
-
+    for _ in range(repeats):
+        with Clock() as clock:
+            floor()
+        times.append(clock.cpu)
+    best = statistics.median(times)
+    print(f"workbench step's GEMMs alone: {best * 1e3:.1f} ms CPU ({describe(calls, best)}): at "
+          f"most {reference_s / best:.2f}x ST's step with everything else free")
 
 if __name__ == "__main__":
     main()

@@ -135,12 +135,12 @@ def attention(w: BlockWeights, hidden: Tensor, layout: Layout, masks: list[Tenso
         queries = linear(hidden[rows], weight[:width], bias[:width])
         queries = queries.index_select(0, layout.seqs).view(-1, w.heads, 1, size)
         queries = queries.split([n for n, _ in layout.sizes])
+    attend = _attend if hidden.device.type == "cpu" else F.scaled_dot_product_attention
     outs = []
     for i, ((n, longest), chunk) in enumerate(zip(layout.sizes, chunks, strict=True)):
         x = chunk.view(n, longest, parts, w.heads, size).permute(2, 0, 3, 1, 4)
         q, k, v = x.unbind(0) if rows is None else (queries[i], *x.unbind(0))
         mask = masks[i] if rows is None or masks[i].dtype == torch.bool else masks[i][..., :1, :]
-        attend = _attend if q.device.type == "cpu" else F.scaled_dot_product_attention
         out = attend(q, k, v, attn_mask=mask, scale=w.scaling, dropout_p=w.dropout[0])
         outs.append(out.transpose(1, 2).reshape(-1, width))
     return torch.cat(outs).index_select(0, layout.seq_order if rows is not None else layout.slot)
