@@ -26,6 +26,7 @@ from timing import Clock
 from train_vs_st import dims
 
 from workbench import settings
+from workbench.fast.malloc import keep_freed_memory
 from workbench.fast.sparse_grads import DenseGradients, sparse_word_gradients
 from workbench.losses import LOSSES
 from workbench.models.bi_encoder import BiEncoder
@@ -130,6 +131,7 @@ def main() -> None:
     parser.add_argument("--model", default="minilm-l6", help="folder or alias (mpnet-base)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as the workbench trainer does in its process, for both sides
     cols, labels = batch(args.batch)
     model = resolve_model(args.model)
     steps = {"workbench": ours_step(model, args.precision, cols, labels),

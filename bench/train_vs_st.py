@@ -34,6 +34,7 @@ from timing import CLOCK, Clock, seconds
 from transformers import set_seed
 
 from workbench import settings
+from workbench.fast.malloc import keep_freed_memory
 from workbench.models.specs import packaged_model_dir, resolve_model
 from workbench.training import TrainConfig, train
 
@@ -244,9 +245,11 @@ def run(s: Setup, max_rows: int | None = None, seeds: Sequence[int] = (42,), ski
         warm_up: bool = True, roofline: bool = True) -> dict[str, float]:
     """Warm-up, then both sides per seed (interleaved), scored; returns :func:`summarise`'s dict."""
     data = load(EXPERIMENTS[s.name].data, max_rows)
+    kept = keep_freed_memory()  # as the workbench trainer does in its process: both sides gain
     sides = ["workbench"] + ([] if skip_st else ["ST trainer"])
     print(f"{s.name}: {len(data)} rows, {s.precision}, device {s.device}, "
-          f"{torch.get_num_threads()} threads, seeds {list(seeds)}", flush=True)
+          f"{torch.get_num_threads()} threads, seeds {list(seeds)}; glibc malloc keeps freed memory"
+          f" for both sides: {kept or 'no (exported MALLOC_* values or not glibc)'}", flush=True)
     if warm_up:
         few = data.select(range(min(len(data), 3 * EXPERIMENTS[s.name].batch)))
         for side in sides:

@@ -19,6 +19,7 @@ from accelerate import Accelerator
 from accelerate.utils import AutocastKwargs, DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
+from workbench.fast.malloc import keep_freed_memory
 from workbench.fast.sparse_grads import DenseGradients
 from workbench.progress import ProgressFile
 from workbench.training import checkpoint as ckpt
@@ -155,6 +156,8 @@ def _setup(model: Any, loss: torch.nn.Module, dataset: Any, config: TrainConfig,
     monitor = CollapseMonitor(config.collapse_patience, config.flat_loss_rtol,
                               config.collapse_cosine, config.loss_blowup_factor)
     dense = DenseGradients() if acc.num_processes == 1 and acc.device.type == "cpu" else None
+    if acc.device.type == "cpu":
+        keep_freed_memory()  # no page faults for each step's tensors (-17% CPU a MiniLM step)
     return _Run(config, acc, module, model, optimizer, scheduler, data, sampler, log, monitor,
                 state, evaluators, callbacks, dense_grads=dense)
 
