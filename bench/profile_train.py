@@ -5,9 +5,8 @@
 
 Builds the run as ``train_vs_st.py`` does (same model, loss, batch size, bf16) on the first
 ``--rows`` rows and prints the ops with the most self CPU time. ``--bucket N`` sets the sequences
-per attention bucket of the padding-free forward (``unpadded.BUCKET_SEQUENCES``; default: the
-cost model's buckets; 0: one bucket padded to the batch's longest, as before length buckets), to
-see what the buckets save.
+per attention bucket of the padding-free forward (``unpadded.BUCKET_SEQUENCES``; 0: one bucket
+padded to the batch's longest, as before length buckets), to see what the buckets save.
 """
 
 from __future__ import annotations
@@ -50,7 +49,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    unpadded.BUCKET_SEQUENCES = 10**9 if args.bucket == 0 else args.bucket
+    unpadded.BUCKET_SEQUENCES = args.bucket or 10**9
     setup = Setup(args.experiment, args.precision)
     data = load(EXPERIMENTS[args.experiment].data, args.rows)
     with tempfile.TemporaryDirectory() as out:
@@ -59,7 +58,7 @@ def main() -> None:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             call()
         wall = time.perf_counter() - start
-    print(f"{args.experiment}: {len(data)} rows, bucket {args.bucket or 'by cost'}, "
+    print(f"{args.experiment}: {len(data)} rows, bucket {args.bucket or 'none'}, "
           f"{wall:.1f} s under the profiler; {padding_stats(args.experiment, setup.model)}")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.top,
                                     max_name_column_width=40))

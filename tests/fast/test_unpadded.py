@@ -13,10 +13,9 @@ TEXTS = ["a man is playing a guitar on the stage tonight", "a dog", "two girls a
          "hi", "an old red car is parked in front of the big house"]
 
 
-@pytest.fixture(autouse=True, params=[32, 2, None], ids=["one-bucket", "buckets-of-2", "by-cost"])
+@pytest.fixture(autouse=True, params=[32, 2], ids=["one-bucket", "buckets-of-2"])
 def bucket_size(request, monkeypatch):
-    """Every test runs with one attention bucket, with length buckets of two sequences and with
-    the cost model's buckets (the default)."""
+    """Every test runs with one attention bucket and with length buckets of two sequences."""
     monkeypatch.setattr(unpadded, "BUCKET_SEQUENCES", request.param)
     return request.param
 
@@ -144,10 +143,7 @@ def test_bucket_layout_scatters_each_token_to_its_own_slot(tiny_encoder, bucket_
     feats = tiny_encoder.tokenize(TEXTS)
     layout = unpadded._layout(feats)
     lengths = feats["attention_mask"].sum(1)
-    if bucket_size is not None:
-        assert len(layout.sizes) == -(-len(TEXTS) // bucket_size)
-    else:
-        assert [n for n, _ in layout.sizes] == unpadded._cost_buckets(sorted(lengths.tolist())[::-1])
+    assert len(layout.sizes) == -(-len(TEXTS) // bucket_size)
     assert len(layout.slot) == int(lengths.sum()) == len(set(layout.slot.tolist()))
     assert sum(n * longest for n, longest in layout.sizes) >= len(layout.slot)
     assert sorted(layout.seqs.tolist()) == list(range(len(TEXTS)))

@@ -42,14 +42,7 @@ def repad(tokens: Tensor, keep: Tensor, shape: tuple[int, int]) -> Tensor:
     return out.view(batch, length, -1)
 
 
-# CPU attention buckets: None = cut where the cost model below is least (:func:`_cost_buckets`);
-# an int = that many sequences a bucket (tests, ``bench/profile_train.py --bucket``). One bucket on
-# other devices (GPU launches cost more than padding).
-BUCKET_SEQUENCES: int | None = None
-# One bucket of n sequences padded to L costs about BUCKET_OVERHEAD + n * L * (ROW_COST + L) score
-# cells' work (forward + backward of 12 heads, bf16): its fixed ops, its padded rows, its scores.
-# Fitted to timed buckets, n 1-32 x L 8-64, on this CPU (docs/results.md, issue 17).
-BUCKET_OVERHEAD, ROW_COST = 1900, 23
+BUCKET_SEQUENCES = 16  # sequences per attention bucket on the CPU (one bucket elsewhere: GPU launches)
 
 
 @dataclass
@@ -77,42 +70,10 @@ class Layout:
     seq_order: Tensor
 
 
-def _buckets(lengths: Tensor, per_bucket: int | None) -> list[Tensor]:
-    """Sequence indices sorted by length (longest first), cut into buckets: attention work (and
-    its dropout draws) then scales with each bucket's longest sequence, not the batch's.
-    ``per_bucket`` sequences a bucket, or (None) the cuts of :func:`_cost_buckets`."""
-    order = lengths.argsort(descending=True, stable=True)
-    if per_bucket is not None:
-        return list(order.split(per_bucket))
-    return list(order.split(_cost_buckets(lengths[order].tolist())))
-
-
-def _cost_buckets(lengths: list[int]) -> list[int]:
-    """Bucket sizes for ``lengths`` (sorted, longest first) of least total modelled cost,
-    ``sum(BUCKET_OVERHEAD + n * L * (ROW_COST + L))`` (``L``: a bucket's first length).
-
-    Dynamic programming over the runs of equal lengths (a cut inside a run adds a bucket's
-    overhead and saves no padding): ``best[j]`` is the least cost of the first ``j`` runs.
-    """
-    runs: list[tuple[int, int]] = []  # (length, sequences so far)
-    for i, length in enumerate(lengths):
-        if runs and runs[-1][0] == length:
-            runs[-1] = (length, i + 1)
-        else:
-            runs.append((length, i + 1))
-    best, cut = [0.0] + [float("inf")] * len(runs), [0] * (len(runs) + 1)
-    for j in range(1, len(runs) + 1):
-        for i in range(j):
-            n = runs[j - 1][1] - (runs[i - 1][1] if i else 0)
-            cost = best[i] + BUCKET_OVERHEAD + n * runs[i][0] * (ROW_COST + runs[i][0])
-            if cost < best[j]:
-                best[j], cut[j] = cost, i
-    ends, j = [], len(runs)
-    while j:
-        ends.append(runs[j - 1][1])
-        j = cut[j]
-    starts = [0] + ends[::-1][:-1]
-    return [end - start for start, end in zip(starts, ends[::-1], strict=True)]
+def _buckets(lengths: Tensor, per_bucket: int) -> list[Tensor]:
+    """Sequence indices sorted by length, cut into buckets of ``per_bucket``: attention work (and
+    its dropout draws) then scales with each bucket's longest sequence, not the batch's."""
+    return list(lengths.argsort(descending=True, stable=True).split(per_bucket))
 
 
 def layout(features: dict[str, Tensor]) -> Layout:
