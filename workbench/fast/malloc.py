@@ -6,7 +6,7 @@ fp32 casts of every weight's gradient included), and torch's CPU allocator hands
 adapts up to 64 MB goes back to the OS, blocks past an adaptive size are ``mmap``-ed afresh, and
 the next step faults all of it in again page by page, zeroing every page. One all-MiniLM-L6-v2
 2D Matryoshka step of 16 pairs (bf16, one thread) took 10,700 minor faults and 14 ms of system
-time: 134 ms of CPU against 112 ms with the settings below (180 faults, 1.2 ms), -17%
+time: 134 ms of CPU against 112 ms with the settings below (172 faults, 1.2 ms), -17%
 (docs/results.md, issue 17).
 
 Two ``mallopt`` settings: keep up to 1 GiB of freed memory (``M_TRIM_THRESHOLD``) and serve
