@@ -25,6 +25,7 @@ from transformers import (
     XLMRobertaModel,
 )
 
+from workbench.fast.dropout import dropout
 from workbench.fast.registry import (
     Architecture,
     BlockWeights,
@@ -58,7 +59,7 @@ def _sum_embed(emb: nn.Module, ids: Tensor, positions: Tensor, types: Tensor | N
     if types is not None:
         hidden = hidden + emb.token_type_embeddings(types)
     hidden = hidden + emb.position_embeddings(positions)
-    return emb.dropout(emb.LayerNorm(hidden))
+    return dropout(emb.LayerNorm(hidden), _p(emb.dropout))
 
 
 def _row_positions(emb: nn.Module, ids: Tensor) -> Tensor:

@@ -8,7 +8,8 @@ into buckets of sequences of similar length, each padded to its own longest (sam
 Hugging Face's): on 384 NLI sentences of 15.6 tokens on average, padded to 86, that cuts the
 ``L^2`` attention work and its dropout draws several-fold. Per-token ops do not mix positions and
 padded keys are masked, so each real token's hidden states equal Hugging Face's up to float
-rounding; only the dropout masks differ (fewer random draws), which is the same distribution.
+rounding; only the dropout masks differ (fewer random draws; on the CPU from 16-bit lanes,
+:mod:`workbench.fast.dropout`), which is the same distribution.
 
 Which encoders and how to read them: :mod:`workbench.fast.registry` (BERT, RoBERTa, XLM-R,
 DistilBERT, MPNet). Used by ``BiEncoder.forward`` while the transformer trains (``supports``
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from workbench.fast import registry
+from workbench.fast.dropout import dropout
 from workbench.fast.registry import Architecture, BlockWeights
 
 
@@ -99,10 +101,6 @@ def layout(features: dict[str, Tensor]) -> Layout:
 _layout = layout
 
 
-def _dropout(x: Tensor, p: float) -> Tensor:
-    return F.dropout(x, p, training=True) if p > 0 else x
-
-
 def _masks(layout: Layout, bias: Tensor | None, dtype: torch.dtype) -> list[Tensor]:
     """Per bucket: the boolean key mask, or (with a bias) bias + large negative at padding keys."""
     if bias is None:
@@ -163,7 +161,7 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor, scale: float,
         scores = scores.masked_fill(~attn_mask, float("-inf"))
     else:
         scores = scores + attn_mask
-    probs = _dropout(scores.softmax(-1), dropout_p)
+    probs = dropout(scores.softmax(-1), dropout_p)
     return torch.matmul(probs.to(v.dtype), v)
 
 
@@ -174,9 +172,9 @@ def block(w: BlockWeights, hidden: Tensor, layout: Layout, masks: list[Tensor],
     attended = attention(w, hidden, layout, masks, rows, linear)
     residual = hidden if rows is None else hidden[rows]
     width = (residual.shape[-1],)
-    x = _dropout(linear(attended, *w.out), w.dropout[1])
+    x = dropout(linear(attended, *w.out), w.dropout[1])
     x = F.layer_norm(x + residual, width, *w.norm1)
-    y = _dropout(linear(w.act(linear(x, *w.up)), *w.down), w.dropout[2])
+    y = dropout(linear(w.act(linear(x, *w.up)), *w.down), w.dropout[2])
     return F.layer_norm(y + x, width, *w.norm2)
 
 
