@@ -1,4 +1,4 @@
-"""Dropout on the CPU from 16-bit random lanes: the same Bernoulli mask at a quarter of the cost.
+"""Dropout on the CPU from 16-bit random lanes: the same Bernoulli mask at half the cost.
 
 ``F.dropout`` on the CPU fills its mask with ``bernoulli_``, which calls MKL's vectorised
 generator only on Intel processors (ATen checks the vendor) and elsewhere draws one mt19937
@@ -17,6 +17,8 @@ Forward + backward on 460 x 384 bf16: 0.44 ms against ``F.dropout``'s 0.92 ms.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -33,9 +35,7 @@ def dropped(p: float) -> int:
 def lanes(shape: torch.Size | tuple[int, ...]) -> Tensor:
     """Uniform int16 values of ``shape``, four from each full-range int64 draw (default CPU
     generator, so ``torch.manual_seed`` makes them reproducible)."""
-    n = 1
-    for size in shape:
-        n *= size
+    n = math.prod(shape)
     draws = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2**63, None)
     return draws.view(torch.int16)[:n].view(shape)
 
