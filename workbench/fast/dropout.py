@@ -17,6 +17,7 @@ Forward + backward on 460 x 384 bf16: 0.44 ms against ``F.dropout``'s 0.92 ms.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -40,13 +41,21 @@ def lanes(shape: torch.Size | tuple[int, ...]) -> Tensor:
     return draws.view(torch.int16)[:n].view(shape)
 
 
+@functools.cache
+def _scale_bits(k: int, dtype: torch.dtype) -> tuple[torch.dtype, int]:
+    """The integer dtype as wide as ``dtype``, and the bit pattern of ``65536 / (65536 - k)`` in
+    ``dtype`` (once per probability and dtype, not once per call)."""
+    scale = torch.tensor(LANES / (LANES - k), dtype=dtype)
+    wide = _INT[scale.element_size()]
+    return wide, scale.view(wide).item()
+
+
 def scaled_mask(shape: torch.Size | tuple[int, ...], p: float, dtype: torch.dtype) -> Tensor:
     """``keep * 65536 / (65536 - k)`` in ``dtype``: 0 where dropped, the scale elsewhere."""
     k = dropped(p)
-    scale = torch.tensor(LANES / (LANES - k), dtype=dtype)
-    bits = scale.view(_INT[scale.element_size()]).item()
+    wide, bits = _scale_bits(k, dtype)
     keep = lanes(shape).ge(k - LANES // 2)  # int16 lanes run -32768..32767
-    return keep.to(_INT[scale.element_size()]).mul_(bits).view(dtype)
+    return keep.to(wide).mul_(bits).view(dtype)
 
 
 class _LaneDropout(torch.autograd.Function):
