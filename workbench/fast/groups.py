@@ -1,4 +1,9 @@
-"""Inference attention in groups of sequences of one length: no padding, no masks, no scatter.
+"""CPU inference blocks: native attention and residual + LayerNorm where built, else torch ops,
+with attention in groups of sequences of one length: no padding, no masks, no scatter.
+
+Where the native kernels are built (:mod:`workbench.fast.native`), attention reads every
+(sequence, head) straight from the fused q/k/v rows (:mod:`native_attention`) and each residual
+sum is normalised in one pass (:mod:`native_layer_norm`). Otherwise:
 
 Encoding packs texts longest-first (:func:`workbench.fast.bf16_inference.token_batches`), so a
 batch's sequences arrive sorted by length and runs of equal length are common (STS-B test: 2,758
@@ -20,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from workbench.fast import native_attention, native_layer_norm
 from workbench.fast.registry import BlockWeights
 
 Linear = Callable[[Tensor, Tensor, Tensor | None], Tensor]
@@ -69,6 +75,9 @@ def attention(w: BlockWeights, hidden: Tensor, plan: Groups, linear: Linear,
     weight, b = w.qkv
     width = weight.shape[0] // 3
     fused = linear(hidden, weight, b)
+    native = native_attention.attend(fused, plan.starts, plan.lengths, w.heads, w.scaling, bias)
+    if native is not None:
+        return native
     chunks = fused.split([n * length for n, length in plan.sizes])
     outs = []
     for (n, length), chunk in zip(plan.sizes, chunks, strict=True):
@@ -105,8 +114,11 @@ def block(w: BlockWeights, hidden: Tensor, plan: Groups, linear: Linear, up: Lin
           bias: Tensor | None = None) -> Tensor:
     """One post-LN block in inference (no dropout): attention, output map, residual +
     LayerNorm, then ``down(up(x))`` (``up`` applies the activation), residual + LayerNorm."""
-    width = (hidden.shape[-1],)
-    x = F.layer_norm(linear(attention(w, hidden, plan, linear, bias), *w.out) + hidden, width,
-                     *w.norm1)
-    y = linear(up(x, *w.up), *w.down)
-    return F.layer_norm(y + x, width, *w.norm2)
+    x = add_norm(linear(attention(w, hidden, plan, linear, bias), *w.out), hidden, w.norm1)
+    return add_norm(linear(up(x, *w.up), *w.down), x, w.norm2)
+
+
+def add_norm(x: Tensor, residual: Tensor, norm: tuple[Tensor, Tensor, float]) -> Tensor:
+    """``layer_norm(x + residual)``: one native pass where it applies, else torch's two ops."""
+    fused = native_layer_norm.add_layer_norm(x, residual, *norm)
+    return fused if fused is not None else F.layer_norm(x + residual, x.shape[-1:], *norm)

@@ -1,0 +1,145 @@
+"""Native kernels (workbench/fast/kernels/): built here, equal to float64 references within
+rounding, used by the padding-free inference, and a failed build falls back to torch, said once."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tests.fast.conftest import build, features
+from workbench.fast import groups, inference, native, native_attention, native_layer_norm
+from workbench.models.bi_encoder import pool
+
+LENGTHS = [1, 15, 16, 17, 33, 70, 4, 130]
+
+
+def reference_attention(fused: torch.Tensor, lengths: list[int], heads: int, scale: float,
+                        bias: torch.Tensor | None) -> torch.Tensor:
+    """softmax(scale q k^T + bias) v per sequence and head, in float64."""
+    width, outs, start = fused.shape[1] // 3, [], 0
+    for n in lengths:
+        q, k, v = fused[start:start + n].double().view(n, 3, heads, -1).permute(1, 2, 0, 3)
+        scores = q @ k.transpose(-1, -2) * scale
+        if bias is not None:
+            scores = scores + bias[0, :, :n, :n].double()
+        outs.append((scores.softmax(-1) @ v).transpose(0, 1).reshape(n, width))
+        start += n
+    return torch.cat(outs)
+
+
+def within_rounding(got: torch.Tensor, exact: torch.Tensor, fp32_atol: float) -> None:
+    """fp32: within ``fp32_atol``; bf16: within half a bf16 unit in the last place (round to
+    nearest, once, on store) plus ``fp32_atol`` (the kernel's fp32 arithmetic)."""
+    if got.dtype == torch.float32:
+        torch.testing.assert_close(got.double(), exact, atol=fp32_atol, rtol=0)
+        return
+    half_ulp = torch.finfo(torch.bfloat16).eps / 2 * exact.abs()
+    excess = (got.double() - exact).abs() - half_ulp - fp32_atol
+    assert excess.max() <= 0, f"off by more than half a bf16 ulp: {excess.max():.3g}"
+
+
+@pytest.fixture()
+def threads(request):
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("heads,dim", [(12, 32), (4, 8), (2, 64), (3, 20)])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_attention_equals_float64(heads, dim, dtype, with_bias, threads):
+    gen = torch.Generator().manual_seed(heads * dim)
+    lengths = torch.tensor(LENGTHS)
+    fused = (torch.randn(int(lengths.sum()), 3 * heads * dim, generator=gen) * 2).to(dtype)
+    bias = torch.randn(1, heads, 130, 130, generator=gen) if with_bias else None
+    got = native_attention.attend(fused, lengths.cumsum(0) - lengths, lengths, heads,
+                                  dim ** -0.5, bias)
+    assert got is not None and got.dtype == dtype and got.shape == (len(fused), heads * dim)
+    exact = reference_attention(fused, LENGTHS, heads, dim ** -0.5, bias)
+    within_rounding(got, exact, fp32_atol=2e-5)
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("cols", [384, 32, 20, 33])
+def test_add_layer_norm_equals_float64(dtype, cols, threads):
+    gen = torch.Generator().manual_seed(cols)
+    x, residual = (torch.randn(101, cols, generator=gen).to(dtype) for _ in range(2))
+    weight, bias = (torch.randn(cols, generator=gen).to(dtype) for _ in range(2))
+    got = native_layer_norm.add_layer_norm(x, residual * 3 + 1, weight, bias, 1e-12)
+    exact = F.layer_norm(x.double() + (residual * 3 + 1).double(), (cols,), weight.double(),
+                         bias.double(), 1e-12)
+    assert got is not None and got.dtype == dtype
+    within_rounding(got, exact, fp32_atol=1e-5)
+
+
+def test_add_layer_norm_leaves_autograd_to_torch():
+    x = torch.randn(4, 32, requires_grad=True)
+    ones, zeros = torch.ones(32), torch.zeros(32)
+    assert native_layer_norm.add_layer_norm(x, torch.randn(4, 32), ones, zeros, 1e-5) is None
+    with torch.no_grad():
+        assert native_layer_norm.add_layer_norm(x, torch.randn(4, 32), ones, zeros, 1e-5) is not None
+    assert native_layer_norm.add_layer_norm(x.detach().half(), x.detach().half(), ones.half(),
+                                            zeros.half(), 1e-5) is None  # fp16: not a kernel dtype
+
+
+@pytest.mark.parametrize("kernels", ["native", "torch"])
+def test_inference_equals_hf_with_and_without_kernels(arch, kernels, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_NATIVE", "1" if kernels == "native" else "0")
+    used, real = [], native_attention.attend
+
+    def attend(*args):
+        out = real(*args)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(native_attention, "attend", attend)
+    model = build(arch)
+    feats = features(model, lengths=[11, 3, 7, 1, 16, 9, 40, 40, 2])
+    with torch.no_grad():
+        states = model(**feats, output_hidden_states=True).hidden_states
+    ours = inference.pooled(model, feats, [1, 3], "mean", "fp32")
+    for k, emb in ours.items():
+        torch.testing.assert_close(emb, pool(states[k], feats["attention_mask"], "mean"),
+                                   atol=1e-5, rtol=0, msg=f"{arch} layer {k}")
+    bf16 = inference.pooled(model, feats, [3], "mean", "bf16")[3]
+    assert F.cosine_similarity(bf16, ours[3]).min() > 0.99
+    assert used == [kernels == "native"] * 6  # 3 blocks, fp32 and bf16
+
+
+def test_failed_build_falls_back_to_torch_and_says_why(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("CXX", "false")  # a "compiler" that always fails
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
+    native._library.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="workbench.fast"):
+            assert native.library("attention") is None
+            assert native_attention.kernel() is None
+        assert "native kernel attention could not be built" in caplog.text
+        assert "exit 1" in caplog.text
+        model = build("bert")
+        feats = features(model)
+        with torch.no_grad():
+            states = model(**feats, output_hidden_states=True).hidden_states
+        ours = inference.pooled(model, feats, [2], "mean", "fp32")[2]
+        torch.testing.assert_close(ours, pool(states[2], feats["attention_mask"], "mean"),
+                                   atol=1e-5, rtol=0)
+    finally:
+        native._library.cache_clear()
+
+
+def test_switched_off_by_the_environment(monkeypatch):
+    monkeypatch.setenv("WORKBENCH_NATIVE", "off")
+    assert native.library("attention") is None
+    fused = torch.randn(5, 3 * 8)
+    assert native_attention.attend(fused, torch.tensor([0]), torch.tensor([5]), 2, 0.5) is None
+    norm = (torch.ones(8), torch.zeros(8), 1e-5)
+    assert native_layer_norm.add_layer_norm(fused[:, :8], fused[:, 8:16], *norm) is None
+    torch.testing.assert_close(groups.add_norm(fused[:, :8], fused[:, 8:16], norm),
+                               F.layer_norm(fused[:, :8] + fused[:, 8:16], (8,), *norm))

@@ -1,0 +1,52 @@
+"""``layer_norm(x + residual)`` by the native kernel (``kernels/layer_norm.cpp``), CPU inference.
+
+One pass over memory instead of torch's two (the add, then the LayerNorm), the sum kept in fp32
+(not rounded to bf16 before normalising). :func:`add_layer_norm` returns ``None`` where the
+kernel does not apply (not the CPU, another dtype, mixed dtypes, no build, autograd needed) and
+the caller keeps torch's ops.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import torch
+from torch import Tensor
+
+from workbench.fast import native
+
+DTYPES = {torch.float32: 0, torch.bfloat16: 1}
+_SIGNATURE = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_float,
+              ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+
+
+def kernel():
+    """The loaded ``wb_add_layer_norm`` function, or ``None`` (native kernels off or not built)."""
+    lib = native.library("layer_norm")
+    if lib is None:
+        return None
+    function = lib.wb_add_layer_norm
+    function.argtypes, function.restype = _SIGNATURE, ctypes.c_int
+    return function
+
+
+def add_layer_norm(x: Tensor, residual: Tensor, weight: Tensor, bias: Tensor,
+                   eps: float) -> Tensor | None:
+    """``F.layer_norm(x + residual, (H,), weight, bias, eps)`` of ``(rows, H)`` tensors, or
+    ``None`` where the kernel does not apply."""
+    tensors = (x, residual, weight, bias)
+    usable = (x.device.type == "cpu" and x.dtype in DTYPES and x.dim() == 2
+              and all(t.dtype == x.dtype and t.device == x.device and t.is_contiguous()
+                      for t in tensors)
+              and residual.shape == x.shape and weight.shape == bias.shape == x.shape[1:]
+              and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)))
+    function = kernel() if usable else None
+    if function is None:
+        return None
+    out = torch.empty_like(x)
+    status = function(x.data_ptr(), residual.data_ptr(), weight.data_ptr(), bias.data_ptr(), eps,
+                      out.data_ptr(), x.shape[0], x.shape[1], DTYPES[x.dtype],
+                      torch.get_num_threads())
+    if status != 0:
+        raise RuntimeError(f"native add + LayerNorm failed with status {status}")
+    return out
