@@ -20,6 +20,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("workbench.fast")
@@ -39,6 +40,17 @@ def enabled() -> bool:
 def library(name: str) -> ctypes.CDLL | None:
     """The built ``kernels/<name>.cpp`` (``None``: native kernels off, or no build; logged)."""
     return _library(name) if enabled() else None
+
+
+def function(name: str, symbol: str, argtypes: list) -> Callable[..., int] | None:
+    """``symbol`` of the built ``kernels/<name>.cpp`` as a C function of ``argtypes`` returning
+    an ``int`` status (``None``: native kernels off, or no build)."""
+    lib = library(name)
+    if lib is None:
+        return None
+    found = getattr(lib, symbol)
+    found.argtypes, found.restype = argtypes, ctypes.c_int
+    return found
 
 
 @functools.cache

@@ -25,12 +25,7 @@ _SIGNATURE = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_void_p, ct
 
 def kernel():
     """The loaded ``wb_attention`` function, or ``None`` (native kernels off or not built)."""
-    lib = native.library("attention")
-    if lib is None:
-        return None
-    function = lib.wb_attention
-    function.argtypes, function.restype = _SIGNATURE, ctypes.c_int
-    return function
+    return native.function("attention", "wb_attention", _SIGNATURE)
 
 
 def attend(fused: Tensor, starts: Tensor, lengths: Tensor, heads: int, scale: float,

@@ -22,12 +22,7 @@ _SIGNATURE = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
 
 def kernel():
     """The loaded ``wb_add_layer_norm`` function, or ``None`` (native kernels off or not built)."""
-    lib = native.library("layer_norm")
-    if lib is None:
-        return None
-    function = lib.wb_add_layer_norm
-    function.argtypes, function.restype = _SIGNATURE, ctypes.c_int
-    return function
+    return native.function("layer_norm", "wb_add_layer_norm", _SIGNATURE)
 
 
 def add_layer_norm(x: Tensor, residual: Tensor, weight: Tensor, bias: Tensor,
