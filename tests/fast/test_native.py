@@ -4,6 +4,7 @@ rounding, used by the padding-free inference, and a failed build falls back to t
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -143,3 +144,12 @@ def test_switched_off_by_the_environment(monkeypatch):
     assert native_layer_norm.add_layer_norm(fused[:, :8], fused[:, 8:16], *norm) is None
     torch.testing.assert_close(groups.add_norm(fused[:, :8], fused[:, 8:16], norm),
                                F.layer_norm(fused[:, :8] + fused[:, 8:16], (8,), *norm))
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc")
+def test_kernels_share_torchs_openmp_runtime():
+    """Two OpenMP runtimes would mean two thread pools spinning against each other."""
+    assert native_attention.kernel() is not None and native_layer_norm.kernel() is not None
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    runtimes = {line.split()[-1] for line in maps if "libgomp" in line or "libomp" in line}
+    assert len(runtimes) <= 1, runtimes

@@ -26,10 +26,10 @@ from pathlib import Path
 log = logging.getLogger("workbench.fast")
 
 KERNELS = Path(__file__).parent / "kernels"
-FLAGS = (["-O3", "-march=native"], ["-O3"])
-"""Tried in order: tuned for this processor first, then portable (compilers without
-``-march=native``)."""
-COMMON = ["-std=c++17", "-shared", "-fPIC", "-pthread", "-fno-math-errno"]
+FLAGS = (["-O3", "-march=native", "-fopenmp"], ["-O3", "-fopenmp"], ["-O3"])
+"""Tried in order: tuned for this processor, then portable (compilers without ``-march=native``),
+then without OpenMP (one thread; e.g. Apple's clang)."""
+COMMON = ["-std=c++17", "-shared", "-fPIC", "-fno-math-errno"]
 
 
 def enabled() -> bool:

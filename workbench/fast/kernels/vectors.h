@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <thread>
 #include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace wb {
 
@@ -118,14 +120,21 @@ inline void store_row(const float* src, int n, T* dst) {
   for (; d < n; ++d) store_s(src[d], dst + d);
 }
 
-// Splits [0, tasks) over `threads` workers (this thread included), task t to worker t % threads.
+// work(worker, workers) on up to `threads` workers: OpenMP's, so the process's one pool. Built
+// after torch is loaded, the library's libgomp.so.1 resolves to the one torch already loaded (same
+// soname): torch's own threads run the kernel, none are added to spin against them. Without
+// OpenMP the work runs on the calling thread alone.
 template <typename Work>
 void parallel(int64_t tasks, int threads, Work work) {
   threads = int(std::max<int64_t>(1, std::min<int64_t>(threads, tasks)));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work, t, threads);
-  work(0, threads);
-  for (auto& t : pool) t.join();
+#ifdef _OPENMP
+  if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+    work(omp_get_thread_num(), omp_get_num_threads());
+    return;
+  }
+#endif
+  work(0, 1);
 }
 
 }  // namespace wb
