@@ -4,6 +4,9 @@ rounding, used by the padding-free inference, and a failed build falls back to t
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -147,9 +150,51 @@ def test_switched_off_by_the_environment(monkeypatch):
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc")
-def test_kernels_share_torchs_openmp_runtime():
-    """Two OpenMP runtimes would mean two thread pools spinning against each other."""
-    assert native_attention.kernel() is not None and native_layer_norm.kernel() is not None
-    maps = Path("/proc/self/maps").read_text().splitlines()
-    runtimes = {line.split()[-1] for line in maps if "libgomp" in line or "libomp" in line}
-    assert len(runtimes) <= 1, runtimes
+def test_kernels_add_no_openmp_runtime_to_torchs():
+    """A second OpenMP runtime would be a second thread pool spinning against torch's: in a fresh
+    process, loading the kernels maps no OpenMP library that torch had not mapped already."""
+    script = """
+import re, torch
+from workbench.fast import native_attention, native_layer_norm
+def runtimes():
+    maps = open("/proc/self/maps").read().splitlines()
+    return {line.split()[-1] for line in maps if re.search(r"lib(g|i)?omp", line)}
+before = runtimes()
+assert native_attention.kernel() is not None and native_layer_norm.kernel() is not None
+print(sorted(runtimes() - before))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "WORKBENCH_NATIVE": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_builds_into_an_empty_cache_and_rebuilds_a_broken_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "empty"))
+    native._library.cache_clear()
+    try:
+        assert native.library("layer_norm") is not None
+        assert len(list((tmp_path / "empty" / "native").glob("layer_norm-*.so"))) == 1
+        monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "broken"))
+        native._library.cache_clear()
+        source = native.KERNELS / "layer_norm.cpp"
+        key = native._key(source, native._compiler(), native.FLAGS[0])
+        broken = native._cache() / f"layer_norm-{key}.so"
+        broken.write_bytes(b"not a shared library")  # e.g. a copy cut short
+        assert native.function("layer_norm", "wb_add_layer_norm", []) is not None
+        assert broken.read_bytes()[:4] == b"\x7fELF"
+    finally:
+        native._library.cache_clear()
+
+
+def test_an_unwritable_cache_falls_back_to_torch(monkeypatch, tmp_path, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("WORKBENCH_CACHE", str(blocker / "cache"))  # a path under a file
+    native._library.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="workbench.fast"):
+            assert native.library("layer_norm") is None
+        assert "could not be built" in caplog.text and "a-file" in caplog.text
+    finally:
+        native._library.cache_clear()

@@ -61,16 +61,31 @@ def _library(name: str) -> ctypes.CDLL | None:
         log.info("native kernel %s: no C++ compiler found ($CXX, c++, g++, clang++); "
                  "using the torch path", name)
         return None
-    errors = []
+    errors: list[str] = []
     for flags in FLAGS:
-        target = _cache() / f"{name}-{_key(source, compiler, flags)}.so"
-        if target.exists() or _build(source, compiler, flags, target, errors):
-            try:
-                return ctypes.CDLL(str(target))
-            except OSError as error:
-                errors.append(f"{target}: {error}")
+        try:  # an unwritable cache or a compiler that will not run: the next flags, then torch
+            lib = _load(source, compiler, flags, errors)
+        except (OSError, subprocess.SubprocessError) as error:
+            lib = errors.append(f"{' '.join(flags)}: {error}")
+        if lib is not None:
+            return lib
     log.warning("native kernel %s could not be built, using the torch path: %s", name,
                 "; ".join(errors)[-2000:])
+    return None
+
+
+def _load(source: Path, compiler: str, flags: list[str], errors: list[str]) -> ctypes.CDLL | None:
+    """The library built from ``source`` with ``flags``, from the cache or built now; a cached
+    file that does not load (a copy cut short) is rebuilt once."""
+    target = _cache() / f"{source.stem}-{_key(source, compiler, flags)}.so"
+    built = target.exists() or _build(source, compiler, flags, target, errors)
+    for attempt in range(2 if built else 0):
+        try:
+            return ctypes.CDLL(str(target))
+        except OSError as error:
+            errors.append(f"{target}: {error}")
+            if attempt or not _build(source, compiler, flags, target, errors):
+                break
     return None
 
 
@@ -89,7 +104,8 @@ def _cache() -> Path:
 def _key(source: Path, compiler: str, flags: list[str]) -> str:
     """Hash of what the built library depends on (source and headers, compiler, flags,
     processor)."""
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True,
+                             timeout=60).stdout
     headers = [path.read_text() for path in sorted(KERNELS.glob("*.h"))]
     parts = [source.read_text(), *headers, compiler, version, " ".join(flags + COMMON), platform.machine(),
              _processor()]
