@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.fast.conftest import build, features
-from workbench.fast import groups, inference, native, native_attention, native_layer_norm
+from workbench.fast import inference, native, native_attention, native_layer_norm, unpadded
 from workbench.models.bi_encoder import pool
 
 LENGTHS = [1, 15, 16, 17, 33, 70, 4, 130]
@@ -117,6 +117,37 @@ def test_inference_equals_hf_with_and_without_kernels(arch, kernels, monkeypatch
     assert used == [kernels == "native"] * 6  # 3 blocks, fp32 and bf16
 
 
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_cross_encoder_logits_through_the_kernels(arch, pooling, monkeypatch):
+    """Without autograd (predict, evaluation) the classifier's padding-free forward attends by
+    the native kernel too, every block but a "cls" head's last (only [CLS] rows query there),
+    and gives torch's bucketed logits at every layer (and, "cls", Hugging Face's)."""
+    used, real = [], native_attention.attend
+
+    def attend(*args):
+        out = real(*args)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(native_attention, "attend", attend)
+    model = build(arch, head=True)
+    feats = features(model, lengths=[11, 3, 7, 1, 16, 9, 40, 40, 2], pairs=arch == "bert")
+    with torch.no_grad():
+        ours = unpadded.classifier_layer_logits(model, feats, [1, 3], pooling)
+        assert used == [True] * (3 if pooling == "mean" else 2)
+        monkeypatch.setenv("WORKBENCH_NATIVE", "0")
+        bucketed = unpadded.classifier_layer_logits(model, feats, [1, 3], pooling)
+        if pooling == "cls":
+            torch.testing.assert_close(ours[3], model(**feats).logits.squeeze(-1), atol=1e-5,
+                                       rtol=0)
+    for k in (1, 3):
+        torch.testing.assert_close(ours[k], bucketed[k], atol=1e-5, rtol=0, msg=f"layer {k}")
+    monkeypatch.delenv("WORKBENCH_NATIVE")
+    used.clear()
+    unpadded.classifier_layer_logits(model, feats, [3], pooling)  # autograd: torch's buckets
+    assert used == []
+
+
 def test_failed_build_falls_back_to_torch_and_says_why(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("CXX", "false")  # a "compiler" that always fails
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
@@ -145,7 +176,7 @@ def test_switched_off_by_the_environment(monkeypatch):
     assert native_attention.attend(fused, torch.tensor([0]), torch.tensor([5]), 2, 0.5) is None
     norm = (torch.ones(8), torch.zeros(8), 1e-5)
     assert native_layer_norm.add_layer_norm(fused[:, :8], fused[:, 8:16], *norm) is None
-    torch.testing.assert_close(groups.add_norm(fused[:, :8], fused[:, 8:16], norm),
+    torch.testing.assert_close(native_layer_norm.add_norm(fused[:, :8], fused[:, 8:16], norm),
                                F.layer_norm(fused[:, :8] + fused[:, 8:16], (8,), *norm))
 
 

@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from workbench.fast import native_attention, native_layer_norm
+from workbench.fast import native_attention
+from workbench.fast.native_layer_norm import add_norm
 from workbench.fast.registry import BlockWeights
 
 Linear = Callable[[Tensor, Tensor, Tensor | None], Tensor]
@@ -117,8 +118,3 @@ def block(w: BlockWeights, hidden: Tensor, plan: Groups, linear: Linear, up: Lin
     x = add_norm(linear(attention(w, hidden, plan, linear, bias), *w.out), hidden, w.norm1)
     return add_norm(linear(up(x, *w.up), *w.down), x, w.norm2)
 
-
-def add_norm(x: Tensor, residual: Tensor, norm: tuple[Tensor, Tensor, float]) -> Tensor:
-    """``layer_norm(x + residual)``: one native pass where it applies, else torch's two ops."""
-    fused = native_layer_norm.add_layer_norm(x, residual, *norm)
-    return fused if fused is not None else F.layer_norm(x + residual, x.shape[-1:], *norm)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from workbench.fast import native
@@ -30,11 +31,11 @@ def add_layer_norm(x: Tensor, residual: Tensor, weight: Tensor, bias: Tensor,
     """``F.layer_norm(x + residual, (H,), weight, bias, eps)`` of ``(rows, H)`` tensors, or
     ``None`` where the kernel does not apply."""
     tensors = (x, residual, weight, bias)
-    usable = (x.device.type == "cpu" and x.dtype in DTYPES and x.dim() == 2
+    usable = (not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+              and x.device.type == "cpu" and x.dtype in DTYPES and x.dim() == 2
               and all(t.dtype == x.dtype and t.device == x.device and t.is_contiguous()
                       for t in tensors)
-              and residual.shape == x.shape and weight.shape == bias.shape == x.shape[1:]
-              and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)))
+              and residual.shape == x.shape and weight.shape == bias.shape == x.shape[1:])
     function = kernel() if usable else None
     if function is None:
         return None
@@ -45,3 +46,9 @@ def add_layer_norm(x: Tensor, residual: Tensor, weight: Tensor, bias: Tensor,
     if status != 0:
         raise RuntimeError(f"native add + LayerNorm failed with status {status}")
     return out
+
+
+def add_norm(x: Tensor, residual: Tensor, norm: tuple[Tensor, Tensor, float]) -> Tensor:
+    """``layer_norm(x + residual)``: one native pass where it applies, else torch's two ops."""
+    fused = add_layer_norm(x, residual, *norm)
+    return fused if fused is not None else F.layer_norm(x + residual, x.shape[-1:], *norm)

@@ -26,8 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench.fast import registry
+from workbench.fast import native_attention, registry
 from workbench.fast.dropout import dropout
+from workbench.fast.native_layer_norm import add_norm
 from workbench.fast.registry import Architecture, BlockWeights
 
 
@@ -111,12 +112,16 @@ def _masks(layout: Layout, bias: Tensor | None, dtype: torch.dtype) -> list[Tens
 
 
 def attention(w: BlockWeights, hidden: Tensor, layout: Layout, masks: list[Tensor],
-              rows: Tensor | None = None, linear: Callable = F.linear) -> Tensor:
+              rows: Tensor | None = None, linear: Callable = F.linear,
+              score_bias: Tensor | None = None) -> Tensor:
     """Multi-head scaled dot-product attention on real-token rows, bucket by bucket: each real
     query sees exactly the real keys of its own sequence (``masks``: :func:`_masks`).
 
     ``rows`` (one index per sequence, e.g. each ``[CLS]``): only those rows query, the others
-    still serve as keys and values; returns ``(batch, hidden)`` in batch order then.
+    still serve as keys and values; returns ``(batch, hidden)`` in batch order then. Without
+    autograd or dropout (``predict``, evaluation) on the CPU, all rows querying, the native kernel
+    (:mod:`workbench.fast.native_attention`) attends sequence by sequence instead of the buckets;
+    ``score_bias`` is the raw attention bias ``masks`` were built with, which it then needs.
     """
     weight, bias = w.qkv
     width = weight.shape[0] // 3
@@ -126,6 +131,12 @@ def attention(w: BlockWeights, hidden: Tensor, layout: Layout, masks: list[Tenso
     # gradient would be a zeroed copy
     kv = (weight, bias) if parts == 3 else (weight[-parts * width:], bias[-parts * width:])
     fused = linear(hidden, *kv)
+    if rows is None and _inference(w) and (score_bias is not None
+                                           or masks[0].dtype == torch.bool):
+        native = native_attention.attend(fused, layout.starts, layout.lengths, w.heads,
+                                         w.scaling, score_bias)
+        if native is not None:
+            return native
     slots = sum(n * longest for n, longest in layout.sizes)
     fused = fused.new_zeros(slots, fused.shape[1]).index_copy(0, layout.slot, fused)
     chunks = fused.split([n * longest for n, longest in layout.sizes])
@@ -142,6 +153,11 @@ def attention(w: BlockWeights, hidden: Tensor, layout: Layout, masks: list[Tenso
         out = attend(q, k, v, attn_mask=mask, scale=w.scaling, dropout_p=w.dropout[0])
         outs.append(out.transpose(1, 2).reshape(-1, width))
     return torch.cat(outs).index_select(0, layout.seq_order if rows is not None else layout.slot)
+
+
+def _inference(w: BlockWeights) -> bool:
+    """No autograd and no attention dropout: what the native kernel computes."""
+    return not torch.is_grad_enabled() and w.dropout[0] == 0
 
 
 def _attend(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor, scale: float,
@@ -167,16 +183,15 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor, scale: float,
 
 
 def block(w: BlockWeights, hidden: Tensor, layout: Layout, masks: list[Tensor],
-          rows: Tensor | None = None, linear: Callable = F.linear) -> Tensor:
+          rows: Tensor | None = None, linear: Callable = F.linear,
+          score_bias: Tensor | None = None) -> Tensor:
     """One post-LN block (:class:`BlockWeights`): attention, output map, residual + LayerNorm,
-    then the feed-forward map, residual + LayerNorm."""
-    attended = attention(w, hidden, layout, masks, rows, linear)
+    then the feed-forward map, residual + LayerNorm (``score_bias``: see :func:`attention`)."""
+    attended = attention(w, hidden, layout, masks, rows, linear, score_bias)
     residual = hidden if rows is None else hidden[rows]
-    width = (residual.shape[-1],)
-    x = dropout(linear(attended, *w.out), w.dropout[1])
-    x = F.layer_norm(x + residual, width, *w.norm1)
+    x = add_norm(dropout(linear(attended, *w.out), w.dropout[1]), residual, w.norm1)
     y = dropout(linear(w.act(linear(x, *w.up)), *w.down), w.dropout[2])
-    return F.layer_norm(y + x, width, *w.norm2)
+    return add_norm(y, x, w.norm2)
 
 
 def hidden_states(transformer: nn.Module, features: dict[str, Tensor],
@@ -196,9 +211,10 @@ def _states(arch: Architecture, model: nn.Module, features: dict[str, Tensor], p
     """Embeddings, then blocks ``1..depth``, on ``plan``'s real-token rows (autograd on)."""
     states = [arch.embed(model, features, plan.keep)]
     blocks = arch.blocks(model)
-    masks = _masks(plan, bias_for(arch, model, plan), states[0].dtype)
+    bias = bias_for(arch, model, plan)
+    masks = _masks(plan, bias, states[0].dtype)
     for layer in blocks[:len(blocks) if depth is None else depth]:
-        states.append(block(arch.weights(layer), states[-1], plan, masks))
+        states.append(block(arch.weights(layer), states[-1], plan, masks, score_bias=bias))
     return states
 
 
