@@ -46,6 +46,20 @@ def within_rounding(got: torch.Tensor, exact: torch.Tensor, fp32_atol: float) ->
 
 
 @pytest.fixture()
+def used(monkeypatch) -> list[bool]:
+    """Whether each call of the native attention ran the kernel (True) or declined (False)."""
+    calls, real = [], native_attention.attend
+
+    def attend(*args):
+        out = real(*args)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(native_attention, "attend", attend)
+    return calls
+
+
+@pytest.fixture()
 def threads(request):
     before = torch.get_num_threads()
     torch.set_num_threads(request.param)
@@ -94,16 +108,8 @@ def test_add_layer_norm_leaves_autograd_to_torch():
 
 
 @pytest.mark.parametrize("kernels", ["native", "torch"])
-def test_inference_equals_hf_with_and_without_kernels(arch, kernels, monkeypatch):
+def test_inference_equals_hf_with_and_without_kernels(arch, kernels, monkeypatch, used):
     monkeypatch.setenv("WORKBENCH_NATIVE", "1" if kernels == "native" else "0")
-    used, real = [], native_attention.attend
-
-    def attend(*args):
-        out = real(*args)
-        used.append(out is not None)
-        return out
-
-    monkeypatch.setattr(native_attention, "attend", attend)
     model = build(arch)
     feats = features(model, lengths=[11, 3, 7, 1, 16, 9, 40, 40, 2])
     with torch.no_grad():
@@ -118,18 +124,10 @@ def test_inference_equals_hf_with_and_without_kernels(arch, kernels, monkeypatch
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
-def test_cross_encoder_logits_through_the_kernels(arch, pooling, monkeypatch):
+def test_cross_encoder_logits_through_the_kernels(arch, pooling, monkeypatch, used):
     """Without autograd (predict, evaluation) the classifier's padding-free forward attends by
     the native kernel too, every block but a "cls" head's last (only [CLS] rows query there),
     and gives torch's bucketed logits at every layer (and, "cls", Hugging Face's)."""
-    used, real = [], native_attention.attend
-
-    def attend(*args):
-        out = real(*args)
-        used.append(out is not None)
-        return out
-
-    monkeypatch.setattr(native_attention, "attend", attend)
     model = build(arch, head=True)
     feats = features(model, lengths=[11, 3, 7, 1, 16, 9, 40, 40, 2], pairs=arch == "bert")
     with torch.no_grad():
