@@ -227,3 +227,12 @@ def test_an_unwritable_cache_falls_back_to_torch(monkeypatch, tmp_path, caplog):
         assert "could not be built" in caplog.text and "a-file" in caplog.text
     finally:
         native._library.cache_clear()
+
+
+def test_attention_refuses_spans_outside_its_rows():
+    fused = torch.randn(10, 3 * 8)
+    with pytest.raises(ValueError, match="outside the rows"):
+        native_attention.attend(fused, torch.tensor([0, 6]), torch.tensor([6, 5]), 2, 0.5)
+    with pytest.raises(ValueError, match="bias"):
+        native_attention.attend(fused, torch.tensor([0]), torch.tensor([10]), 2, 0.5,
+                                torch.zeros(1, 2, 8, 8))

@@ -4,7 +4,8 @@ The forward of :mod:`workbench.fast.unpadded` (every per-token op on the real to
 without autograd over weights prepared once per block and precision: the query/key/value maps
 stacked into one matrix and, for bf16, cast once. On the CPU the batch runs sorted by length
 with attention by the native kernel or in runs of equal length (:mod:`workbench.fast.groups`: no
-masks, no scatter), residual + LayerNorm in one native pass, and every linear layer through oneDNN (:mod:`workbench.fast.onednn`: about 2x MKL's fp32 GEMM here,
+masks, no scatter), residual + LayerNorm in one native pass, and every linear layer through
+oneDNN (:mod:`workbench.fast.onednn`: about 2x MKL's fp32 GEMM here,
 bias and GELU fused). Prepared weights are cached per block object and re-made when a weight
 changes (storage, in-place version or sum), so a model cut to its first k blocks (the grid's
 latency per depth) reuses them: nothing is copied inside a timed block. Embeddings run in fp32

@@ -35,11 +35,17 @@ def attend(fused: Tensor, starts: Tensor, lengths: Tensor, heads: int, scale: fl
     n)`` scores, its top-left ``L x L`` used for a sequence of ``L`` tokens (MPNet's). ``None``
     where the kernel does not apply."""
     function = kernel() if fused.device.type == "cpu" and fused.dtype in DTYPES else None
-    if function is None or fused.stride(1) != 1:
+    if function is None or fused.stride(1) != 1 or len(lengths) == 0:
         return None
     width = fused.shape[1] // 3
-    out = fused.new_empty(fused.shape[0], width)
     starts, lengths = starts.to(torch.int64).contiguous(), lengths.to(torch.int64).contiguous()
+    longest = int(lengths.max())
+    if int((starts + lengths).max()) > fused.shape[0] or int(starts.min()) < 0 or (
+            bias is not None and longest > min(bias.shape[-2:])):
+        raise ValueError(f"attention spans outside the rows: {fused.shape[0]} token rows, "
+                         f"sequences ending at up to {int((starts + lengths).max())}, longest "
+                         f"{longest}, bias {None if bias is None else tuple(bias.shape)}")
+    out = fused.new_empty(fused.shape[0], width)
     if bias is not None:
         bias = _transposed(bias.reshape(heads, bias.shape[-2], bias.shape[-1]))
     status = function(
