@@ -109,6 +109,14 @@ def memory_cells(model: str, threads: int, experiments: Sequence[str]) -> dict[s
     return cells
 
 
+def native_kernels() -> str:
+    """Whether the workbench side runs the native CPU kernels (workbench/fast/kernels/)."""
+    from workbench.fast import native_attention, native_layer_norm
+
+    built = native_attention.kernel() is not None and native_layer_norm.kernel() is not None
+    return "native kernels " + ("on" if built else "OFF (torch ops; see the log)")
+
+
 def print_markdown(rows: list[dict[str, str]]) -> None:
     keys = list(rows[0])
     print("\n| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
@@ -138,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     large = args.model not in ("minilm-l6", None)
     experiments = args.experiments or (["m2d"] if large else list(EXPERIMENTS))
     print(f"model {args.model} ({model}); {args.threads} thread(s) each side; load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {native_kernels()}", flush=True)
     memory = memory_cells(model, args.threads, experiments) if "memory" in args.parts else {}
     rows = []
     if "grid" in args.parts:
