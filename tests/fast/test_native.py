@@ -60,6 +60,15 @@ def used(monkeypatch) -> list[bool]:
 
 
 @pytest.fixture()
+def fresh_library():
+    """The libraries this process loaded are forgotten before and after the test (which points
+    WORKBENCH_CACHE or CXX elsewhere)."""
+    native._library.cache_clear()
+    yield
+    native._library.cache_clear()
+
+
+@pytest.fixture()
 def threads(request):
     before = torch.get_num_threads()
     torch.set_num_threads(request.param)
@@ -146,25 +155,22 @@ def test_cross_encoder_logits_through_the_kernels(arch, pooling, monkeypatch, us
     assert used == []
 
 
-def test_failed_build_falls_back_to_torch_and_says_why(monkeypatch, tmp_path, caplog):
+def test_failed_build_falls_back_to_torch_and_says_why(monkeypatch, tmp_path, caplog,
+                                                        fresh_library):
     monkeypatch.setenv("CXX", "false")  # a "compiler" that always fails
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
-    native._library.cache_clear()
-    try:
-        with caplog.at_level(logging.WARNING, logger="workbench.fast"):
-            assert native.library("attention") is None
-            assert native_attention.kernel() is None
-        assert "native kernel attention could not be built" in caplog.text
-        assert "exit 1" in caplog.text
-        model = build("bert")
-        feats = features(model)
-        with torch.no_grad():
-            states = model(**feats, output_hidden_states=True).hidden_states
-        ours = inference.pooled(model, feats, [2], "mean", "fp32")[2]
-        torch.testing.assert_close(ours, pool(states[2], feats["attention_mask"], "mean"),
-                                   atol=1e-5, rtol=0)
-    finally:
-        native._library.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="workbench.fast"):
+        assert native.library("attention") is None
+        assert native_attention.kernel() is None
+    assert "native kernel attention could not be built" in caplog.text
+    assert "exit 1" in caplog.text
+    model = build("bert")
+    feats = features(model)
+    with torch.no_grad():
+        states = model(**feats, output_hidden_states=True).hidden_states
+    ours = inference.pooled(model, feats, [2], "mean", "fp32")[2]
+    torch.testing.assert_close(ours, pool(states[2], feats["attention_mask"], "mean"),
+                               atol=1e-5, rtol=0)
 
 
 def test_switched_off_by_the_environment(monkeypatch):
@@ -198,35 +204,28 @@ print(sorted(runtimes() - before))
     assert done.stdout.strip() == "[]", done.stdout
 
 
-def test_builds_into_an_empty_cache_and_rebuilds_a_broken_file(monkeypatch, tmp_path):
+def test_builds_into_an_empty_cache_and_rebuilds_a_broken_file(monkeypatch, tmp_path,
+                                                                fresh_library):
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "empty"))
+    assert native.library("layer_norm") is not None
+    assert len(list((tmp_path / "empty" / "native").glob("layer_norm-*.so"))) == 1
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "broken"))
     native._library.cache_clear()
-    try:
-        assert native.library("layer_norm") is not None
-        assert len(list((tmp_path / "empty" / "native").glob("layer_norm-*.so"))) == 1
-        monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "broken"))
-        native._library.cache_clear()
-        source = native.KERNELS / "layer_norm.cpp"
-        key = native._key(source, native._compiler(), native.FLAGS[0])
-        broken = native._cache() / f"layer_norm-{key}.so"
-        broken.write_bytes(b"not a shared library")  # e.g. a copy cut short
-        assert native.function("layer_norm", "wb_add_layer_norm", []) is not None
-        assert broken.read_bytes()[:4] == b"\x7fELF"
-    finally:
-        native._library.cache_clear()
+    source = native.KERNELS / "layer_norm.cpp"
+    key = native._key(source, native._compiler(), native.FLAGS[0])
+    broken = native._cache() / f"layer_norm-{key}.so"
+    broken.write_bytes(b"not a shared library")  # e.g. a copy cut short
+    assert native.function("layer_norm", "wb_add_layer_norm", []) is not None
+    assert broken.read_bytes()[:4] == b"\x7fELF"
 
 
-def test_an_unwritable_cache_falls_back_to_torch(monkeypatch, tmp_path, caplog):
+def test_an_unwritable_cache_falls_back_to_torch(monkeypatch, tmp_path, caplog, fresh_library):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv("WORKBENCH_CACHE", str(blocker / "cache"))  # a path under a file
-    native._library.cache_clear()
-    try:
-        with caplog.at_level(logging.WARNING, logger="workbench.fast"):
-            assert native.library("layer_norm") is None
-        assert "could not be built" in caplog.text and "a-file" in caplog.text
-    finally:
-        native._library.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="workbench.fast"):
+        assert native.library("layer_norm") is None
+    assert "could not be built" in caplog.text and "a-file" in caplog.text
 
 
 def test_attention_refuses_spans_outside_its_rows():

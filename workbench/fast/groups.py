@@ -117,4 +117,3 @@ def block(w: BlockWeights, hidden: Tensor, plan: Groups, linear: Linear, up: Lin
     LayerNorm, then ``down(up(x))`` (``up`` applies the activation), residual + LayerNorm."""
     x = add_norm(linear(attention(w, hidden, plan, linear, bias), *w.out), hidden, w.norm1)
     return add_norm(linear(up(x, *w.up), *w.down), x, w.norm2)
-

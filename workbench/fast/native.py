@@ -67,7 +67,8 @@ def _library(name: str) -> ctypes.CDLL | None:
         try:  # an unwritable cache or a compiler that will not run: the next flags, then torch
             lib = _load(source, compiler, flags, errors)
         except (OSError, subprocess.SubprocessError) as error:
-            lib = errors.append(f"{' '.join(flags)}: {error}")
+            errors.append(f"{' '.join(flags)}: {error}")
+            continue
         if lib is not None:
             return lib
     log.warning("native kernel %s could not be built, using the torch path: %s", name,
@@ -108,8 +109,8 @@ def _key(source: Path, compiler: str, flags: list[str]) -> str:
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True,
                              timeout=60).stdout
     headers = [path.read_text() for path in sorted(KERNELS.glob("*.h"))]
-    parts = [source.read_text(), *headers, compiler, version, " ".join(flags + COMMON), platform.machine(),
-             _processor()]
+    parts = [source.read_text(), *headers, compiler, version, " ".join(flags + COMMON),
+             platform.machine(), _processor()]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
