@@ -76,3 +76,12 @@ def features(model: torch.nn.Module, lengths=LENGTHS, pairs: bool = False, seed:
 @pytest.fixture(params=FAST)
 def arch(request) -> str:
     return request.param
+
+
+@pytest.fixture()
+def threads(request):
+    """torch's thread count set to the test's parameter (``indirect``), restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)

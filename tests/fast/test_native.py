@@ -68,14 +68,6 @@ def fresh_library():
     native._library.cache_clear()
 
 
-@pytest.fixture()
-def threads(request):
-    before = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("threads", [1, 2], indirect=True)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("heads,dim", [(12, 32), (4, 8), (2, 64), (3, 20)])

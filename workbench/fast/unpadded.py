@@ -121,7 +121,9 @@ def attention(w: BlockWeights, hidden: Tensor, layout: Layout, masks: list[Tenso
     still serve as keys and values; returns ``(batch, hidden)`` in batch order then. Without
     autograd or dropout (``predict``, evaluation) on the CPU, all rows querying, the native kernel
     (:mod:`workbench.fast.native_attention`) attends sequence by sequence instead of the buckets;
-    ``score_bias`` is the raw attention bias ``masks`` were built with, which it then needs.
+    ``score_bias`` is the raw attention bias ``masks`` were built with, which it then needs. With
+    autograd or dropout (training), all rows querying and no bias, its training kernels do (their
+    own dropout on the probabilities, their own backward).
     """
     weight, bias = w.qkv
     width = weight.shape[0] // 3
@@ -137,6 +139,11 @@ def attention(w: BlockWeights, hidden: Tensor, layout: Layout, masks: list[Tenso
                                          w.scaling, score_bias)
         if native is not None:
             return native
+    if rows is None and not _inference(w) and score_bias is None and masks[0].dtype == torch.bool:
+        trained = native_attention.attend_train(fused, layout.starts, layout.lengths, w.heads,
+                                                w.scaling, w.dropout[0])
+        if trained is not None:
+            return trained
     slots = sum(n * longest for n, longest in layout.sizes)
     fused = fused.new_zeros(slots, fused.shape[1]).index_copy(0, layout.slot, fused)
     chunks = fused.split([n * longest for n, longest in layout.sizes])
