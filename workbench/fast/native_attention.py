@@ -88,8 +88,7 @@ def attend(fused: Tensor, starts: Tensor, lengths: Tensor, heads: int, scale: fl
         None if bias is None else bias.data_ptr(), 0 if bias is None else bias.stride(0),
         0 if bias is None else bias.stride(1), out.data_ptr(), out.stride(0),
         torch.get_num_threads())
-    if status != 0:
-        raise RuntimeError(f"native attention failed with status {status}")
+    _status(status, "inference")
     return out
 
 
@@ -133,10 +132,11 @@ class _TrainAttention(torch.autograd.Function):
         width = fused.shape[1] // 3
         out = fused.new_empty(fused.shape[0], width)
         stats = torch.empty(fused.shape[0], heads, 2, dtype=torch.float32)
-        _status(kernels[0](fused.data_ptr(), DTYPES[fused.dtype], fused.stride(0),
-                         starts.data_ptr(), lengths.data_ptr(), len(lengths), heads,
-                         width // heads, scale, out.data_ptr(), out.stride(0), stats.data_ptr(),
-                         seed, k, LANES / (LANES - k), torch.get_num_threads()), "forward")
+        status = kernels[0](
+            fused.data_ptr(), DTYPES[fused.dtype], fused.stride(0), starts.data_ptr(),
+            lengths.data_ptr(), len(lengths), heads, width // heads, scale, out.data_ptr(),
+            out.stride(0), stats.data_ptr(), seed, k, LANES / (LANES - k), torch.get_num_threads())
+        _status(status, "training forward")
         ctx.save_for_backward(fused, starts, lengths, stats)
         ctx.settings = (kernels[1], heads, scale, k, seed)
         return out
@@ -150,9 +150,10 @@ class _TrainAttention(torch.autograd.Function):
             grad = grad.contiguous()
         dfused = torch.empty(fused.shape, dtype=fused.dtype)
         width = fused.shape[1] // 3
-        _status(backward(fused.data_ptr(), DTYPES[fused.dtype], fused.stride(0), grad.data_ptr(),
-                         grad.stride(0), starts.data_ptr(), lengths.data_ptr(), len(lengths),
-                         heads, width // heads, scale, stats.data_ptr(), seed, k,
-                         LANES / (LANES - k), dfused.data_ptr(), dfused.stride(0),
-                         torch.get_num_threads()), "backward")
+        status = backward(
+            fused.data_ptr(), DTYPES[fused.dtype], fused.stride(0), grad.data_ptr(),
+            grad.stride(0), starts.data_ptr(), lengths.data_ptr(), len(lengths), heads,
+            width // heads, scale, stats.data_ptr(), seed, k, LANES / (LANES - k),
+            dfused.data_ptr(), dfused.stride(0), torch.get_num_threads())
+        _status(status, "backward")
         return dfused, None, None, None, None, None, None, None
