@@ -133,17 +133,16 @@ def attention(w: BlockWeights, hidden: Tensor, layout: Layout, masks: list[Tenso
     # gradient would be a zeroed copy
     kv = (weight, bias) if parts == 3 else (weight[-parts * width:], bias[-parts * width:])
     fused = linear(hidden, *kv)
-    if rows is None and _inference(w) and (score_bias is not None
-                                           or masks[0].dtype == torch.bool):
-        native = native_attention.attend(fused, layout.starts, layout.lengths, w.heads,
-                                         w.scaling, score_bias)
+    if rows is None and (score_bias is not None or masks[0].dtype == torch.bool):
+        native = None
+        if _inference(w):
+            native = native_attention.attend(fused, layout.starts, layout.lengths, w.heads,
+                                             w.scaling, score_bias)
+        elif score_bias is None:  # the training kernels take no bias
+            native = native_attention.attend_train(fused, layout.starts, layout.lengths, w.heads,
+                                                   w.scaling, w.dropout[0])
         if native is not None:
             return native
-    if rows is None and not _inference(w) and score_bias is None and masks[0].dtype == torch.bool:
-        trained = native_attention.attend_train(fused, layout.starts, layout.lengths, w.heads,
-                                                w.scaling, w.dropout[0])
-        if trained is not None:
-            return trained
     slots = sum(n * longest for n, longest in layout.sizes)
     fused = fused.new_zeros(slots, fused.shape[1]).index_copy(0, layout.slot, fused)
     chunks = fused.split([n * longest for n, longest in layout.sizes])

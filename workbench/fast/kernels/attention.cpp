@@ -177,20 +177,37 @@ inline void all_queries(const float* rows, const float* weights, float* o, int L
   }
 }
 
+// One head's L token rows of the fused q/k/v rows at `base` (`stride` apart; k and v `width`
+// after q) in fp32 scratch: Q^T scaled by `scale` (D x Lp, padding zero), K and V rows (Dp apart)
+// and, where `q` is given, the scaled Q rows as well (the backward's dK needs them).
+template <typename T>
+inline void load_head(const T* base, int64_t stride, int64_t width, int L, int D, float scale,
+                      float* qt, float* k, float* v, float* q = nullptr) {
+  const int Lp = padded(L), Dp = padded(D);
+  for (int j = 0; j < L; ++j) {
+    const T* row = base + j * stride;
+    if (q != nullptr) {
+      float* qj = q + size_t(j) * Dp;
+      load_row(row, D, qj);
+      for (int d = 0; d < Dp; ++d) qj[d] *= scale;
+      for (int d = 0; d < D; ++d) qt[size_t(d) * Lp + j] = qj[d];
+    } else {
+      for (int d = 0; d < D; ++d) qt[size_t(d) * Lp + j] = to_f32(row[d]) * scale;
+    }
+    load_row(row + width, D, k + size_t(j) * Dp);
+    load_row(row + 2 * width, D, v + size_t(j) * Dp);
+  }
+  for (int d = 0; d < D; ++d)
+    for (int j = L; j < Lp; ++j) qt[size_t(d) * Lp + j] = 0.0f;
+}
+
 template <typename T>
 void one_head(const Problem& p, int64_t sequence, int h, Scratch& w) {
-  const int L = int(p.lengths[sequence]), D = p.dim, Lp = padded(L), Dp = padded(D);
+  const int L = int(p.lengths[sequence]), D = p.dim, Lp = padded(L);
   const int64_t width = int64_t(p.heads) * D, start = p.starts[sequence];
   const T* base = static_cast<const T*>(p.qkv) + start * p.qkv_stride + int64_t(h) * D;
   T* out = static_cast<T*>(p.out) + start * p.out_stride + int64_t(h) * D;
-  for (int j = 0; j < L; ++j) {
-    const T* row = base + j * p.qkv_stride;
-    for (int d = 0; d < D; ++d) w.qt[size_t(d) * Lp + j] = to_f32(row[d]) * p.scale;
-    load_row(row + width, D, w.k + size_t(j) * Dp);
-    load_row(row + 2 * width, D, w.v + size_t(j) * Dp);
-  }
-  for (int d = 0; d < D; ++d)
-    for (int j = L; j < Lp; ++j) w.qt[size_t(d) * Lp + j] = 0.0f;
+  load_head(base, p.qkv_stride, width, L, D, p.scale, w.qt, w.k, w.v);
   const float* bias_t = p.bias == nullptr ? nullptr : p.bias + h * p.bias_head;
   for (int c = 0; c < L; c += kLanes) {
     float inverse[kLanes], top[kLanes];
@@ -213,7 +230,6 @@ void one_head(const Problem& p, int64_t sequence, int h, Scratch& w) {
     all_queries(w.v, w.st, w.o, L, D, queries, inverse, out + c * p.out_stride, p.out_stride);
   }
 }
-
 
 // The backward of one (sequence, head). Per block of 16 queries (lanes), with P the kept
 // probabilities (recomputed from the statistics), M the dropout factor and dO the output's
@@ -305,17 +321,7 @@ void one_head_backward(const Backward& p, int64_t sequence, int h, BackwardScrat
   const T* base = static_cast<const T*>(p.qkv) + start * p.qkv_stride + int64_t(h) * D;
   const T* grad = static_cast<const T*>(p.grad) + start * p.grad_stride + int64_t(h) * D;
   T* dqkv = static_cast<T*>(p.dqkv) + start * p.dqkv_stride + int64_t(h) * D;
-  for (int j = 0; j < L; ++j) {
-    const T* row = base + j * p.qkv_stride;
-    float* q = w.q + size_t(j) * Dp;
-    load_row(row, D, q);
-    for (int d = 0; d < Dp; ++d) q[d] *= p.scale;
-    for (int d = 0; d < D; ++d) w.qt[size_t(d) * Lp + j] = q[d];
-    load_row(row + width, D, w.k + size_t(j) * Dp);
-    load_row(row + 2 * width, D, w.v + size_t(j) * Dp);
-  }
-  for (int d = 0; d < D; ++d)
-    for (int j = L; j < Lp; ++j) w.qt[size_t(d) * Lp + j] = 0.0f;
+  load_head(base, p.qkv_stride, width, L, D, p.scale, w.qt, w.k, w.v, w.q);
   std::fill(w.dk, w.dk + size_t(L) * Dp, 0.0f);
   std::fill(w.dv, w.dv + size_t(L) * Dp, 0.0f);
   float scales[kLanes];
