@@ -54,6 +54,12 @@ def encode_rows(model: str, repeats: int, memory: dict) -> list[dict[str, str]]:
              f"spearman {q['spearman workbench bf16']:.4f} vs {q['spearman ' + st_bf16]:.4f}"
              + _ceiling(res),
              roof + " (target >= 80%)", memory.get("encode bf16", "")),
+        _row("encode bf16 vs ST bf16, distinct texts (same work)",
+             res["encode bf16 vs ST bf16, distinct texts"], None,
+             f"{res['workbench bf16 distinct s']:.2f} s vs {res['ST bf16 distinct s']:.2f} s, "
+             "each text encoded once on both sides",
+             f"{res['workbench bf16 distinct % bf16 matmul']:.1f}% vs "
+             f"{res['ST bf16 distinct % bf16 matmul']:.1f}%"),
     ]
 
 

@@ -84,6 +84,30 @@ def test_attention_equals_float64(heads, dim, dtype, with_bias, threads):
     within_rounding(got, exact, fp32_atol=2e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_portable_build_equals_float64(monkeypatch, tmp_path, fresh_library, dtype):
+    """Built without -march=native (no AVX-512 branches, generic vector code), as on a compiler
+    or processor that lacks them: the same results within rounding."""
+    monkeypatch.setattr(native, "FLAGS", (["-O3"],))
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
+    gen = torch.Generator().manual_seed(7)
+    lengths = torch.tensor(LENGTHS)
+    for heads, dim in ((3, 20), (2, 32)):
+        fused = (torch.randn(int(lengths.sum()), 3 * heads * dim, generator=gen) * 2).to(dtype)
+        got = native_attention.attend(fused, lengths.cumsum(0) - lengths, lengths, heads,
+                                      dim ** -0.5)
+        assert got is not None
+        within_rounding(got, reference_attention(fused, LENGTHS, heads, dim ** -0.5, None), 2e-5)
+    x, residual, weight, bias = (torch.randn(33, 20, generator=gen).to(dtype) for _ in range(4))
+    got = native_layer_norm.add_layer_norm(x, residual, weight[0], bias[0], 1e-12)
+    exact = F.layer_norm(x.double() + residual.double(), (20,), weight[0].double(),
+                         bias[0].double(), 1e-12)
+    assert got is not None
+    within_rounding(got, exact, fp32_atol=1e-5)
+    built = sorted(p.name.split("-")[0] for p in (tmp_path / "native").glob("*.so"))
+    assert built == ["attention", "layer_norm"]
+
+
 @pytest.mark.parametrize("threads", [1, 2], indirect=True)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("cols", [384, 32, 20, 33])

@@ -70,3 +70,27 @@ def test_bf16_encode_is_close_to_fp32(minilm_dir):
     assert bf16.dtype == torch.float32 and bf16.shape == fp32.shape == (len(TEXTS), 384)
     assert F.cosine_similarity(fp32, bf16).min().item() > 0.99
     assert not torch.equal(fp32, bf16)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_repeated_texts_are_encoded_once_in_input_order(tiny_encoder, monkeypatch, precision):
+    repeated = [TEXTS[2], TEXTS[0], TEXTS[2], TEXTS[1], TEXTS[0], TEXTS[2]]
+    seen: list[list[str]] = []
+    batches = tiny_encoder._batches
+
+    def recording(p):
+        run = batches(p)
+        return lambda texts, *rest: (seen.append(list(texts)), run(texts, *rest))[1]
+
+    monkeypatch.setattr(tiny_encoder, "_batches", recording)
+    out = tiny_encoder.encode_layers(repeated, layers=[2, 3], precision=precision)
+    assert seen == [[TEXTS[2], TEXTS[0], TEXTS[1]]]
+    distinct = tiny_encoder.encode_layers(seen[0], layers=[2, 3], precision=precision)
+    for k in (2, 3):
+        assert out[k].shape == (6, tiny_encoder.hidden_size)
+        assert torch.equal(out[k], distinct[k][[0, 1, 0, 2, 1, 0]])
+
+
+def test_a_text_that_is_not_a_string_is_named(tiny_encoder):
+    with pytest.raises(TypeError, match=r"texts\[2\] is a list \(\['two'\]\), not a str"):
+        tiny_encoder.encode([TEXTS[0], TEXTS[1], ["two"]])

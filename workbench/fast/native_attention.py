@@ -16,7 +16,8 @@ P(drop) = k / 65536 and kept probabilities scale by 65536 / (65536 - k), as
 (``torch.manual_seed`` reproduces it). It replaces the padded buckets' copies, batched matmuls,
 fp32 softmax and dropout. Forward and backward of one all-MiniLM-L6-v2 layer, bf16, one thread:
 16 long STS-B pairs (852 tokens) 4.8 ms in torch, 2.0 ms here; 16 short ones (334 tokens) 2.7
-against 0.66 ms (issue 17).
+against 0.66 ms (issue 17, seventh session; the eighth cut the kernel's own time by a further
+19-42% on short sequences, docs/results.md).
 """
 
 from __future__ import annotations

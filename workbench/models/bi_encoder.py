@@ -260,7 +260,8 @@ class BiEncoder(MixedPrecision, nn.Module):
     def encode_layers(self, texts: Sequence[str], layers: Sequence[int] | None = None,
                       batch_size: int = 64, precision: str = "fp32",
                       show_progress: bool | None = None) -> dict[int, torch.Tensor]:
-        """Embeddings of every requested layer (default: all) in one pass, fp32 on CPU.
+        """Embeddings of every requested layer (default: all) in one pass, fp32 on CPU; a text
+        that repeats is encoded once and its rows copied.
 
         A registered encoder (``workbench.fast.registry``) runs padding-free over batches packed
         to about ``batch_size`` x 32 tokens, only up to the deepest requested layer, in fp32 or
@@ -275,6 +276,16 @@ class BiEncoder(MixedPrecision, nn.Module):
         texts = list(texts)
         if not texts:
             return {k: torch.empty(0, self.hidden_size) for k in layers}
+        wrong = next((i for i, text in enumerate(texts) if not isinstance(text, str)), None)
+        if wrong is not None:
+            raise TypeError(f"texts[{wrong}] is a {type(texts[wrong]).__name__} "
+                            f"({texts[wrong]!r:.60}), not a str: encode takes a list of strings")
+        distinct = list(dict.fromkeys(texts))
+        if len(distinct) < len(texts):
+            row = {text: i for i, text in enumerate(distinct)}
+            rows = torch.tensor([row[text] for text in texts], dtype=torch.long)
+            out = self.encode_layers(distinct, layers, batch_size, precision, show_progress)
+            return {k: emb[rows] for k, emb in out.items()}
         chunks: dict[int, list[torch.Tensor]] = {k: [] for k in layers}
         order: list[int] = []
         was_training = self.training

@@ -18,6 +18,7 @@
 // to AVX-512, AVX2, NEON, ... by -march=native. Built and loaded by workbench/fast/native.py.
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "vectors.h"
@@ -70,67 +71,97 @@ inline vf keep_scale(vu rows, int j, uint32_t dropped, float scale) {
 }
 
 // Scratch of one (sequence, head), rows padded to whole vectors (padding zero): Q^T (D x Lp,
-// scaled), K and V (L x Dp), the transposed scores of 16 queries (L x 16), one output row.
+// scaled), Q (scaled), K and V (L x Dp), the transposed scores of 16 queries (L x 16), 8 output
+// rows.
 struct Scratch {
   std::vector<float> buf;
-  float *qt, *k, *v, *st, *o;
+  float *qt, *q, *k, *v, *st, *o;
   void reserve(int L, int D) {
     const int Lp = padded(L), Dp = padded(D);
-    buf.resize(size_t(D) * Lp + 2 * size_t(L) * Dp + size_t(L) * kLanes + 4 * size_t(Dp));
+    buf.resize(size_t(D) * Lp + 3 * size_t(L) * Dp + size_t(L) * kLanes + 8 * size_t(Dp));
     qt = buf.data();
-    k = qt + size_t(D) * Lp;
+    q = qt + size_t(D) * Lp;
+    k = q + size_t(L) * Dp;
     v = k + size_t(L) * Dp;
     st = v + size_t(L) * Dp;
     o = st + size_t(L) * kLanes;
   }
 };
 
+// Calls f(std::integral_constant<int, n>) for a run-time n in 1..N: the tails of the blocked loops
+// below, each with its own count of independent accumulators.
+template <int N, typename F>
+inline void with_count(int n, F f) {
+  if constexpr (N > 0) {
+    if (n == N) f(std::integral_constant<int, N>{});
+    else with_count<N - 1>(n, f);
+  }
+}
+
 // Scores of R keys (rows j..j+R of `rows`, Dp apart) against the 16 queries whose transposed
-// values start at `qt` (one row of 16 a dimension, `qt_row` apart): R independent accumulators,
-// enough to hide the multiply-add latency. Written to st[(j + r) * 16 + lane].
+// values start at `qt` (one row of 16 a dimension, `qt_row` apart), written to st[(j + r) * 16 +
+// lane]. Each key sums its dimensions in S interleaved partial sums so that R * S >= 8 chains
+// hide the multiply-add latency (4 cycles, 2 a cycle) however few keys are left.
 template <int R>
 inline void key_rows(const float* qt, int64_t qt_row, const float* rows, float* st, int j, int D) {
+  constexpr int S = (8 + R - 1) / R;
   const int Dp = padded(D);
-  vf acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = splat(0.0f);
-  for (int d = 0; d < D; ++d) {
+  vf acc[R][S];
+  for (int r = 0; r < R; ++r)
+    for (int s = 0; s < S; ++s) acc[r][s] = splat(0.0f);
+  int d = 0;
+  for (; d + S <= D; d += S)
+    for (int s = 0; s < S; ++s) {
+      const vf q = load(qt + size_t(d + s) * qt_row);
+      for (int r = 0; r < R; ++r) acc[r][s] += rows[size_t(j + r) * Dp + d + s] * q;
+    }
+  for (; d < D; ++d) {
     const vf q = load(qt + size_t(d) * qt_row);
-    for (int r = 0; r < R; ++r) acc[r] += rows[size_t(j + r) * Dp + d] * q;
+    for (int r = 0; r < R; ++r) acc[r][0] += rows[size_t(j + r) * Dp + d] * q;
   }
-  for (int r = 0; r < R; ++r) store(st + (j + r) * kLanes, acc[r]);
+  for (int r = 0; r < R; ++r) {
+    vf total = acc[r][0];
+    for (int s = 1; s < S; ++s) total += acc[r][s];
+    store(st + (j + r) * kLanes, total);
+  }
 }
 
-// key_rows for every key 0..L-1.
+// key_rows for every key 0..L-1: 16 at a time, then the rest in one call.
 inline void all_keys(const float* qt, int64_t qt_row, const float* rows, float* st, int L, int D) {
   int j = 0;
-  for (; j + 8 <= L; j += 8) key_rows<8>(qt, qt_row, rows, st, j, D);
-  if (j + 4 <= L) key_rows<4>(qt, qt_row, rows, st, j, D), j += 4;
-  if (j + 2 <= L) key_rows<2>(qt, qt_row, rows, st, j, D), j += 2;
-  if (j < L) key_rows<1>(qt, qt_row, rows, st, j, D);
+  for (; j + 16 <= L; j += 16) key_rows<16>(qt, qt_row, rows, st, j, D);
+  with_count<15>(L - j, [&](auto R) { key_rows<R.value>(qt, qt_row, rows, st, j, D); });
 }
 
+// Each lane's softmax statistics: the largest score and 1 / sum of exp(score - largest).
+struct Softmax {
+  vf top, inverse;
+};
+
 // Scores of the 16 queries [c, c + 16) against every key, one key a row (lanes = queries), then
-// the softmax down each lane: max, exp, sum are whole-vector operations. Returns 1 / sum.
-inline vf softmax_columns(const Scratch& w, int L, int D, int Lp, int c, const float* bias_t,
-                          int64_t bias_row, vf* max_out = nullptr) {
+// the softmax down each lane: max, exp, sum are whole-vector operations (the max in two chains).
+inline Softmax softmax_columns(const Scratch& w, int L, int D, int Lp, int c, const float* bias_t,
+                               int64_t bias_row) {
   all_keys(w.qt + c, Lp, w.k, w.st, L, D);
   int j = 0;
   if (bias_t != nullptr)
     for (j = 0; j < L; ++j)
       store(w.st + j * kLanes, load(w.st + j * kLanes) + load(bias_t + j * bias_row + c));
-  vf top = load(w.st);
-  for (j = 1; j < L; ++j) {
-    const vf s = load(w.st + j * kLanes);
+  vf top = load(w.st), other = top;
+  for (j = 1; j + 1 < L; j += 2) {
+    const vf s = load(w.st + j * kLanes), t = load(w.st + (j + 1) * kLanes);
     top = s > top ? s : top;
+    other = t > other ? t : other;
   }
-  if (max_out != nullptr) *max_out = top;
+  if (j < L) other = load(w.st + j * kLanes) > other ? load(w.st + j * kLanes) : other;
+  top = other > top ? other : top;
   vf sum = splat(0.0f);
   for (j = 0; j < L; ++j) {
     const vf e = exp_v(load(w.st + j * kLanes) - top);
     store(w.st + j * kLanes, e);
     sum += e;
   }
-  return 1.0f / sum;
+  return {top, 1.0f / sum};
 }
 
 // Output rows of R queries (lanes lane..lane+R of the current 16): multiplier[q] * sum_j
@@ -161,44 +192,37 @@ inline void weighted_rows(const float* rows, const float* weights, float* o, int
   for (int r = 0; r < R; ++r) store_row(o + r * Dp, D, outs[r]);
 }
 
-// weighted_rows for the queries 0..queries-1 of the block, query r written at first + r * stride.
+// weighted_rows for the queries 0..queries-1 of the block, query r written at first + r * stride:
+// 8 at a time, then the rest in one call.
 template <typename T>
 inline void all_queries(const float* rows, const float* weights, float* o, int L, int D,
                         int queries, const float* multiplier, T* first, int64_t stride) {
+  auto some = [&](int r, auto R) {
+    T* outs[R.value];
+    for (int e = 0; e < R.value; ++e) outs[e] = first + (r + e) * stride;
+    weighted_rows<R.value>(rows, weights, o, L, D, r, multiplier, outs);
+  };
   int r = 0;
-  for (; r + 4 <= queries; r += 4) {
-    T* outs[4];
-    for (int e = 0; e < 4; ++e) outs[e] = first + (r + e) * stride;
-    weighted_rows<4>(rows, weights, o, L, D, r, multiplier, outs);
-  }
-  for (; r < queries; ++r) {
-    T* outs[1] = {first + r * stride};
-    weighted_rows<1>(rows, weights, o, L, D, r, multiplier, outs);
-  }
+  for (; r + 8 <= queries; r += 8) some(r, std::integral_constant<int, 8>{});
+  with_count<7>(queries - r, [&](auto R) { some(r, R); });
 }
 
 // One head's L token rows of the fused q/k/v rows at `base` (`stride` apart; k and v `width`
-// after q) in fp32 scratch: Q^T scaled by `scale` (D x Lp, padding zero), K and V rows (Dp apart)
-// and, where `q` is given, the scaled Q rows as well (the backward's dK needs them).
+// after q) in fp32 scratch: Q scaled by `scale`, K and V rows (Dp apart), and Q^T scaled (D x Lp,
+// padding zero), transposed 16 queries at a time in registers.
 template <typename T>
 inline void load_head(const T* base, int64_t stride, int64_t width, int L, int D, float scale,
-                      float* qt, float* k, float* v, float* q = nullptr) {
+                      float* qt, float* q, float* k, float* v) {
   const int Lp = padded(L), Dp = padded(D);
   for (int j = 0; j < L; ++j) {
     const T* row = base + j * stride;
-    if (q != nullptr) {
-      float* qj = q + size_t(j) * Dp;
-      load_row(row, D, qj);
-      for (int d = 0; d < Dp; ++d) qj[d] *= scale;
-      for (int d = 0; d < D; ++d) qt[size_t(d) * Lp + j] = qj[d];
-    } else {
-      for (int d = 0; d < D; ++d) qt[size_t(d) * Lp + j] = to_f32(row[d]) * scale;
-    }
+    float* qj = q + size_t(j) * Dp;
+    load_row(row, D, qj, scale);
     load_row(row + width, D, k + size_t(j) * Dp);
     load_row(row + 2 * width, D, v + size_t(j) * Dp);
   }
-  for (int d = 0; d < D; ++d)
-    for (int j = L; j < Lp; ++j) qt[size_t(d) * Lp + j] = 0.0f;
+  for (int c = 0; c < L; c += kLanes)
+    transpose_rows(q + size_t(c) * Dp, Dp, std::min(kLanes, L - c), D, qt + c, Lp);
 }
 
 template <typename T>
@@ -207,13 +231,13 @@ void one_head(const Problem& p, int64_t sequence, int h, Scratch& w) {
   const int64_t width = int64_t(p.heads) * D, start = p.starts[sequence];
   const T* base = static_cast<const T*>(p.qkv) + start * p.qkv_stride + int64_t(h) * D;
   T* out = static_cast<T*>(p.out) + start * p.out_stride + int64_t(h) * D;
-  load_head(base, p.qkv_stride, width, L, D, p.scale, w.qt, w.k, w.v);
+  load_head(base, p.qkv_stride, width, L, D, p.scale, w.qt, w.q, w.k, w.v);
   const float* bias_t = p.bias == nullptr ? nullptr : p.bias + h * p.bias_head;
   for (int c = 0; c < L; c += kLanes) {
+    const Softmax soft = softmax_columns(w, L, D, Lp, c, bias_t, p.bias_row);
     float inverse[kLanes], top[kLanes];
-    vf max_v;
-    store(inverse, softmax_columns(w, L, D, Lp, c, bias_t, p.bias_row, &max_v));
-    store(top, max_v);
+    store(inverse, soft.inverse);
+    store(top, soft.top);
     const int queries = std::min(kLanes, L - c);
     if (p.stats != nullptr)
       for (int r = 0; r < queries; ++r) {
@@ -253,7 +277,7 @@ struct Backward {
 };
 
 // Q^T scaled (D x Lp), Q scaled, K, V, dK, dV rows (L x Dp each), dO of the block's 16 queries
-// transposed (D x 16) and as rows (16 x Dp), P, M P and dP of the block (L x 16 each), 4 output
+// transposed (D x 16) and as rows (16 x Dp), P, M P and dP of the block (L x 16 each), 8 output
 // rows.
 struct BackwardScratch {
   std::vector<float> buf;
@@ -261,7 +285,7 @@ struct BackwardScratch {
   void reserve(int L, int D) {
     const size_t Lp = padded(L), Dp = padded(D), rows = size_t(L) * Dp;
     buf.resize(size_t(D) * Lp + 5 * rows + size_t(D) * kLanes + kLanes * Dp +
-               3 * size_t(L) * kLanes + 4 * Dp);
+               3 * size_t(L) * kLanes + 8 * Dp);
     qt = buf.data();
     q = qt + size_t(D) * Lp;
     k = q + rows;
@@ -306,12 +330,12 @@ inline void add_outer(float* acc, const float* weights, const float* rows, int j
   }
 }
 
-// add_outer for every row 0..L-1 of acc.
+// add_outer for every row 0..L-1 of acc: 8 at a time, then the rest in one call.
 inline void add_all_outer(float* acc, const float* weights, const float* rows, int L, int queries,
                           int Dp) {
   int j = 0;
-  for (; j + 4 <= L; j += 4) add_outer<4>(acc, weights, rows, j, queries, Dp);
-  for (; j < L; ++j) add_outer<1>(acc, weights, rows, j, queries, Dp);
+  for (; j + 8 <= L; j += 8) add_outer<8>(acc, weights, rows, j, queries, Dp);
+  with_count<7>(L - j, [&](auto R) { add_outer<R.value>(acc, weights, rows, j, queries, Dp); });
 }
 
 template <typename T>
@@ -321,7 +345,7 @@ void one_head_backward(const Backward& p, int64_t sequence, int h, BackwardScrat
   const T* base = static_cast<const T*>(p.qkv) + start * p.qkv_stride + int64_t(h) * D;
   const T* grad = static_cast<const T*>(p.grad) + start * p.grad_stride + int64_t(h) * D;
   T* dqkv = static_cast<T*>(p.dqkv) + start * p.dqkv_stride + int64_t(h) * D;
-  load_head(base, p.qkv_stride, width, L, D, p.scale, w.qt, w.k, w.v, w.q);
+  load_head(base, p.qkv_stride, width, L, D, p.scale, w.qt, w.q, w.k, w.v);
   std::fill(w.dk, w.dk + size_t(L) * Dp, 0.0f);
   std::fill(w.dv, w.dv + size_t(L) * Dp, 0.0f);
   float scales[kLanes];
@@ -329,17 +353,12 @@ void one_head_backward(const Backward& p, int64_t sequence, int h, BackwardScrat
   for (int c = 0; c < L; c += kLanes) {
     const int queries = std::min(kLanes, L - c);
     float top[kLanes] = {}, inverse[kLanes] = {};  // 0 for lanes past the sequence: P = 0
-    for (int r = 0; r < kLanes; ++r) {
-      float* o = w.dorow + size_t(r) * Dp;
-      if (r < queries) {
-        load_row(grad + (c + r) * p.grad_stride, D, o);
-        top[r] = p.stats[((start + c + r) * p.heads + h) * 2];
-        inverse[r] = p.stats[((start + c + r) * p.heads + h) * 2 + 1];
-      } else {
-        std::fill(o, o + Dp, 0.0f);
-      }
-      for (int d = 0; d < D; ++d) w.dot[size_t(d) * kLanes + r] = o[d];
+    for (int r = 0; r < queries; ++r) {
+      load_row(grad + (c + r) * p.grad_stride, D, w.dorow + size_t(r) * Dp);
+      top[r] = p.stats[((start + c + r) * p.heads + h) * 2];
+      inverse[r] = p.stats[((start + c + r) * p.heads + h) * 2 + 1];
     }
+    transpose_rows(w.dorow, Dp, queries, D, w.dot, kLanes);
     all_keys(w.qt + c, Lp, w.k, w.pr, L, D);   // scores
     all_keys(w.dot, kLanes, w.v, w.dp, L, D);  // dO V^T
     const vf top_v = load(top), inverse_v = load(inverse);

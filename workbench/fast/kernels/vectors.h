@@ -5,8 +5,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#ifdef __AVX512F__
+#include <immintrin.h>
 #endif
 
 namespace wb {
@@ -78,12 +82,16 @@ inline float to_f32(uint16_t x) {
 }
 inline vf load_v(const float* p) { return load(p); }
 inline vf load_v(const uint16_t* p) {
+#ifdef __AVX512F__  // one widening load and a shift (GCC splits the generic form into halves)
+  return (vf)_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p)), 16);
+#else
   vh h;
   std::memcpy(&h, p, sizeof h);
   vu b = __builtin_convertvector(h, vu) << 16;
   vf f;
   std::memcpy(&f, &b, sizeof f);
   return f;
+#endif
 }
 inline void store_v(float* p, vf v) { store(p, v); }
 inline void store_v(uint16_t* p, vf v) {
@@ -103,12 +111,42 @@ inline void store_s(float x, uint16_t* out) {
   *out = h[0];
 }
 
-// n values from src to fp32 dst (whole vectors, then one at a time), zeros up to padded(n).
+// Swaps the off-diagonal B x B blocks of every 2B x 2B block of the 16 x 16 matrix whose rows are
+// r[0..16) (J: the columns 0..15); B = 8, 4, 2, 1 in turn transpose it (Eklundh's recursive
+// transpose): 64 two-source shuffles in registers instead of 256 scattered scalar stores.
+template <int B, int... J>
+inline void swap_blocks(vf* r, std::integer_sequence<int, J...>) {
+  for (int i = 0; i < kLanes; ++i) {
+    if (i & B) continue;
+    const vf x = r[i], y = r[i + B];
+    r[i] = __builtin_shufflevector(x, y, ((J & B) ? kLanes + J - B : J)...);
+    r[i + B] = __builtin_shufflevector(x, y, ((J & B) ? kLanes + J : J + B)...);
+  }
+}
+
+// out[d * out_stride + i] = rows[i * row_stride + d] for i < 16 and d < D, rows i >= n reading as
+// zero; each row holds padded(D) floats. 16 x 16 blocks transposed in registers.
+inline void transpose_rows(const float* rows, int64_t row_stride, int n, int D, float* out,
+                           int64_t out_stride) {
+  for (int e = 0; e < D; e += kLanes) {
+    vf r[kLanes];
+    for (int i = 0; i < kLanes; ++i) r[i] = i < n ? load(rows + i * row_stride + e) : splat(0.0f);
+    constexpr auto columns = std::make_integer_sequence<int, kLanes>{};
+    swap_blocks<8>(r, columns);
+    swap_blocks<4>(r, columns);
+    swap_blocks<2>(r, columns);
+    swap_blocks<1>(r, columns);
+    for (int d = 0; d < std::min(kLanes, D - e); ++d) store(out + (e + d) * out_stride, r[d]);
+  }
+}
+
+// n values from src to fp32 dst (whole vectors, then one at a time), times `scale`, zeros up to
+// padded(n).
 template <typename T>
-inline void load_row(const T* src, int n, float* dst) {
+inline void load_row(const T* src, int n, float* dst, float scale = 1.0f) {
   int d = 0;
-  for (; d + kLanes <= n; d += kLanes) store(dst + d, load_v(src + d));
-  for (; d < n; ++d) dst[d] = to_f32(src[d]);
+  for (; d + kLanes <= n; d += kLanes) store(dst + d, load_v(src + d) * scale);
+  for (; d < n; ++d) dst[d] = to_f32(src[d]) * scale;
   for (; d < padded(n); ++d) dst[d] = 0.0f;
 }
 
