@@ -52,7 +52,7 @@ def encode_rows(model: str, repeats: int, memory: dict) -> list[dict[str, str]]:
         _row("encode bf16 vs ST fastest bf16", bf16, TARGETS["encode bf16"],
              f"{res['workbench bf16 s']:.2f} s vs {res[st_bf16 + ' s']:.2f} s ({st_bf16}); "
              f"spearman {q['spearman workbench bf16']:.4f} vs {q['spearman ' + st_bf16]:.4f}"
-             + _ceiling(res),
+             + _ceiling(res) + "; repeated texts encoded once (per text: the next row)",
              roof + " (target >= 80%)", memory.get("encode bf16", "")),
         _row("encode bf16 vs ST bf16, distinct texts (same work)",
              res["encode bf16 vs ST bf16, distinct texts"], None,

@@ -1,6 +1,6 @@
 """Encode throughput on STS-B test: the workbench against sentence-transformers 6.2, and the roofline.
 
-Contenders, all on the 2,758 STS-B test sentences (sentence1 + sentence2), same batch size:
+Contenders on the 2,758 STS-B test sentences (sentence1 + sentence2), same batch size:
 workbench fp32 and bf16 (``BiEncoder.encode(precision=...)``), sentence-transformers fp32, and
 sentence-transformers bf16 both ways (weights cast with ``model.to(torch.bfloat16)``, and CPU
 autocast); the workbench's bf16 is compared with the faster of the two. Rounds are interleaved
@@ -154,20 +154,24 @@ def summary(times: dict[str, list[float]], flops: dict[str, float],
                if FLOOR in med else {})}
 
 
-def print_table(times: dict[str, list[float]], n_texts: int, flops: dict[str, float],
+def print_table(times: dict[str, list[float]], counts: dict[str, int], flops: dict[str, float],
                 scores: dict[str, float], device: str = "cpu") -> None:
+    """One row per contender (``counts``: the texts each encodes); the :data:`DISTINCT` ones
+    compare with each other only."""
     med, res = medians(times), summary(times, flops, device)
     st_bf16 = "ST bf16 autocast" if res["ST fastest bf16 is autocast"] else "ST bf16 weights"
     print(f"\nroofline (median): bf16 matmul {res['bf16 matmul TFLOP/s']:.3f} TFLOP/s, fp32 "
           f"{res['fp32 matmul TFLOP/s']:.3f} TFLOP/s; model pass = {flops['ST fp32'] / 1e9:.1f} "
           f"GFLOP, distinct texts {flops[DISTINCT[0]] / 1e9:.1f} (from token counts)\nST fastest "
           f"bf16: {st_bf16}\n")
-    print(f"{'contender':18} {'median s':>9} {'min s':>7} {'sent/s':>7} {'x ST fp32':>9} "
+    width = max(map(len, counts))
+    print(f"{'contender':{width}} {'median s':>9} {'min s':>7} {'sent/s':>7} {'x ST fp32':>9} "
           f"{'x ST bf16':>9} {'% bf16 roof':>11} {'spearman':>8}")
-    for name in (n for n in times if not n.startswith("matmul")):
-        print(f"{name:18} {med[name]:9.2f} {min(times[name]):7.2f} {n_texts / med[name]:7.0f} "
-              f"{med['ST fp32'] / med[name]:9.2f} {med[st_bf16] / med[name]:9.2f} "
-              f"{res[f'{name} % bf16 matmul']:10.1f}% "
+    for name, count in counts.items():
+        fp32 = float("nan") if name in DISTINCT else med["ST fp32"] / med[name]
+        bf16 = med[DISTINCT[1] if name in DISTINCT else st_bf16] / med[name]
+        print(f"{name:{width}} {med[name]:9.2f} {min(times[name]):7.2f} {count / med[name]:7.0f} "
+              f"{fp32:9.2f} {bf16:9.2f} {res[f'{name} % bf16 matmul']:10.1f}% "
               f"{scores.get(f'spearman {name}', float('nan')):8.4f}")
     if FLOOR in med:
         print(f"workbench bf16, its GEMMs alone: {med[FLOOR]:.2f} s "
@@ -205,12 +209,14 @@ def run(model_dir: str, repeats: int = 3, batch_size: int = 64, device: str = "c
     if device == "cpu":  # the bf16 encode's own GEMMs, replayed alone: its floor
         calls[FLOOR] = replay(record(calls["workbench bf16"]))
     times = interleaved(calls, repeats, device)
-    config, first = AutoConfig.from_pretrained(model_dir), dict(zip(texts, lengths, strict=True))
-    every, distinct = model_flops(lengths, config), model_flops(list(first.values()), config)
+    config, length_of = AutoConfig.from_pretrained(model_dir), dict(zip(texts, lengths, strict=True))
+    every, distinct = model_flops(lengths, config), model_flops(list(length_of.values()), config)
+    names = [n for n in times if not n.startswith("matmul")]  # the GEMM floor is "matmul ..." too
     flops = {n: distinct if n.startswith("workbench") or n in DISTINCT else every
-             for n in times if not n.startswith("matmul") and n != FLOOR}
+             for n in names}
+    counts = {n: len(length_of) if n in DISTINCT else len(texts) for n in names}
     scored = quality(outputs, scores)
-    print_table(times, len(texts), flops, scored, device)
+    print_table(times, counts, flops, scored, device)
     for name, mb in peaks.items():
         print(f"peak GPU memory {name}: {mb:.0f} MB")
     return summary(times, flops, device), scored

@@ -17,7 +17,9 @@ from tests.fast.conftest import build, features
 from workbench.fast import inference, native, native_attention, native_layer_norm, unpadded
 from workbench.models.bi_encoder import pool
 
-LENGTHS = [1, 15, 16, 17, 33, 70, 4, 130]
+LENGTHS = [1, 15, 16, 17, 33, 70, 4, 130, 3, 5, 7, 9, 10, 11, 12, 13, 14]
+"""Every tail the kernel's blocked loops can leave: keys 1..15 past a block of 16, queries and
+key rows 1..7 past a block of 8."""
 
 
 def reference_attention(fused: torch.Tensor, lengths: list[int], heads: int, scale: float,

@@ -49,6 +49,23 @@ def cut_readout(transformer: nn.Module, hidden: torch.Tensor, k: int) -> torch.T
     return norm(hidden)
 
 
+
+def distinct_texts(texts: Sequence[str]) -> tuple[list[str], torch.Tensor | None]:
+    """The distinct ``texts`` in first-seen order and, where some repeat, the row of each input
+    text among them (``None``: none repeats). TypeError naming the first text that is not a str."""
+    texts = list(texts)
+    wrong = next((i for i, text in enumerate(texts) if not isinstance(text, str)), None)
+    if wrong is not None:
+        raise TypeError(f"texts[{wrong}] is a {type(texts[wrong]).__name__} "
+                        f"({texts[wrong]!r:.60}), not a str: encode takes a list of strings")
+    row_of: dict[str, int] = {}
+    for text in texts:
+        row_of.setdefault(text, len(row_of))
+    if len(row_of) == len(texts):
+        return texts, None
+    return list(row_of), torch.tensor([row_of[text] for text in texts], dtype=torch.long)
+
+
 def truncate(emb: torch.Tensor, dim: int | None, normalize: bool = True) -> torch.Tensor:
     """Keep the first ``dim`` dimensions (Matryoshka, Kusupati et al. 2022), re-normalised."""
     if dim is not None:
@@ -273,19 +290,9 @@ class BiEncoder(MixedPrecision, nn.Module):
         layers = list(range(1, self.num_layers + 1)) if layers is None else list(layers)
         for k in layers:
             self.check_cell(layer=k)
-        texts = list(texts)
+        texts, rows = distinct_texts(texts)
         if not texts:
             return {k: torch.empty(0, self.hidden_size) for k in layers}
-        wrong = next((i for i, text in enumerate(texts) if not isinstance(text, str)), None)
-        if wrong is not None:
-            raise TypeError(f"texts[{wrong}] is a {type(texts[wrong]).__name__} "
-                            f"({texts[wrong]!r:.60}), not a str: encode takes a list of strings")
-        distinct = list(dict.fromkeys(texts))
-        if len(distinct) < len(texts):
-            row = {text: i for i, text in enumerate(distinct)}
-            rows = torch.tensor([row[text] for text in texts], dtype=torch.long)
-            out = self.encode_layers(distinct, layers, batch_size, precision, show_progress)
-            return {k: emb[rows] for k, emb in out.items()}
         chunks: dict[int, list[torch.Tensor]] = {k: [] for k in layers}
         order: list[int] = []
         was_training = self.training
@@ -301,7 +308,8 @@ class BiEncoder(MixedPrecision, nn.Module):
             self.train(was_training)
         inverse = torch.empty(len(order), dtype=torch.long)
         inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
-        return {k: torch.cat(chunks[k])[inverse] for k in layers}
+        return {k: torch.cat(chunks[k])[inverse if rows is None else inverse[rows]]
+                for k in layers}
 
     def encode(self, texts: Sequence[str], layer: int | None = None, dim: int | None = None,
                batch_size: int = 64, precision: str = "fp32",

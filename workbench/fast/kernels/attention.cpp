@@ -27,6 +27,11 @@ namespace {
 
 using namespace wb;
 
+// Keys scored at a time, and queries (rows of the backward's dK, dV) summed at a time: as many
+// accumulators as the registers hold. Measured on AVX-512 (issue 17: 16 and 8); with 16
+// registers, the earlier 8 and 4.
+constexpr int kKeyBlock = kRegisters / 2, kRowBlock = kRegisters / 4;
+
 struct Problem {
   const void* qkv;
   int64_t qkv_stride;  // elements between token rows of qkv
@@ -71,14 +76,14 @@ inline vf keep_scale(vu rows, int j, uint32_t dropped, float scale) {
 }
 
 // Scratch of one (sequence, head), rows padded to whole vectors (padding zero): Q^T (D x Lp,
-// scaled), Q (scaled), K and V (L x Dp), the transposed scores of 16 queries (L x 16), 8 output
-// rows.
+// scaled), Q (scaled), K and V (L x Dp), the transposed scores of 16 queries (L x 16), kRowBlock
+// output rows.
 struct Scratch {
   std::vector<float> buf;
   float *qt, *q, *k, *v, *st, *o;
   void reserve(int L, int D) {
     const int Lp = padded(L), Dp = padded(D);
-    buf.resize(size_t(D) * Lp + 3 * size_t(L) * Dp + size_t(L) * kLanes + 8 * size_t(Dp));
+    buf.resize(size_t(D) * Lp + 3 * size_t(L) * Dp + size_t(L) * kLanes + kRowBlock * size_t(Dp));
     qt = buf.data();
     q = qt + size_t(D) * Lp;
     k = q + size_t(L) * Dp;
@@ -88,8 +93,8 @@ struct Scratch {
   }
 };
 
-// Calls f(std::integral_constant<int, n>) for a run-time n in 1..N: the tails of the blocked loops
-// below, each with its own count of independent accumulators.
+// Calls f(std::integral_constant<int, n>) for a run-time n in 1..N (nothing for 0): the tails of
+// the blocked loops below pick, at run time, a version compiled for their size.
 template <int N, typename F>
 inline void with_count(int n, F f) {
   if constexpr (N > 0) {
@@ -101,7 +106,8 @@ inline void with_count(int n, F f) {
 // Scores of R keys (rows j..j+R of `rows`, Dp apart) against the 16 queries whose transposed
 // values start at `qt` (one row of 16 a dimension, `qt_row` apart), written to st[(j + r) * 16 +
 // lane]. Each key sums its dimensions in S interleaved partial sums so that R * S >= 8 chains
-// hide the multiply-add latency (4 cycles, 2 a cycle) however few keys are left.
+// are in flight however few keys are left: an FMA's result is ready after 4 cycles and 2 issue a
+// cycle (AVX-512 here), so fewer chains leave the units idle.
 template <int R>
 inline void key_rows(const float* qt, int64_t qt_row, const float* rows, float* st, int j, int D) {
   constexpr int S = (8 + R - 1) / R;
@@ -126,11 +132,11 @@ inline void key_rows(const float* qt, int64_t qt_row, const float* rows, float* 
   }
 }
 
-// key_rows for every key 0..L-1: 16 at a time, then the rest in one call.
+// key_rows for every key 0..L-1: kKeyBlock at a time, then the rest in one call.
 inline void all_keys(const float* qt, int64_t qt_row, const float* rows, float* st, int L, int D) {
   int j = 0;
-  for (; j + 16 <= L; j += 16) key_rows<16>(qt, qt_row, rows, st, j, D);
-  with_count<15>(L - j, [&](auto R) { key_rows<R.value>(qt, qt_row, rows, st, j, D); });
+  for (; j + kKeyBlock <= L; j += kKeyBlock) key_rows<kKeyBlock>(qt, qt_row, rows, st, j, D);
+  with_count<kKeyBlock - 1>(L - j, [&](auto R) { key_rows<R.value>(qt, qt_row, rows, st, j, D); });
 }
 
 // Each lane's softmax statistics: the largest score and 1 / sum of exp(score - largest).
@@ -147,14 +153,17 @@ inline Softmax softmax_columns(const Scratch& w, int L, int D, int Lp, int c, co
   if (bias_t != nullptr)
     for (j = 0; j < L; ++j)
       store(w.st + j * kLanes, load(w.st + j * kLanes) + load(bias_t + j * bias_row + c));
-  vf top = load(w.st), other = top;
+  vf top = load(w.st), top_even = top;  // two running maxima: key 0 and odd keys, even keys
   for (j = 1; j + 1 < L; j += 2) {
-    const vf s = load(w.st + j * kLanes), t = load(w.st + (j + 1) * kLanes);
-    top = s > top ? s : top;
-    other = t > other ? t : other;
+    const vf odd = load(w.st + j * kLanes), even = load(w.st + (j + 1) * kLanes);
+    top = odd > top ? odd : top;
+    top_even = even > top_even ? even : top_even;
   }
-  if (j < L) other = load(w.st + j * kLanes) > other ? load(w.st + j * kLanes) : other;
-  top = other > top ? other : top;
+  if (j < L) {
+    const vf last = load(w.st + j * kLanes);
+    top = last > top ? last : top;
+  }
+  top = top_even > top ? top_even : top;
   vf sum = splat(0.0f);
   for (j = 0; j < L; ++j) {
     const vf e = exp_v(load(w.st + j * kLanes) - top);
@@ -193,7 +202,7 @@ inline void weighted_rows(const float* rows, const float* weights, float* o, int
 }
 
 // weighted_rows for the queries 0..queries-1 of the block, query r written at first + r * stride:
-// 8 at a time, then the rest in one call.
+// kRowBlock at a time, then the rest in one call.
 template <typename T>
 inline void all_queries(const float* rows, const float* weights, float* o, int L, int D,
                         int queries, const float* multiplier, T* first, int64_t stride) {
@@ -203,8 +212,9 @@ inline void all_queries(const float* rows, const float* weights, float* o, int L
     weighted_rows<R.value>(rows, weights, o, L, D, r, multiplier, outs);
   };
   int r = 0;
-  for (; r + 8 <= queries; r += 8) some(r, std::integral_constant<int, 8>{});
-  with_count<7>(queries - r, [&](auto R) { some(r, R); });
+  for (; r + kRowBlock <= queries; r += kRowBlock)
+    some(r, std::integral_constant<int, kRowBlock>{});
+  with_count<kRowBlock - 1>(queries - r, [&](auto R) { some(r, R); });
 }
 
 // One head's L token rows of the fused q/k/v rows at `base` (`stride` apart; k and v `width`
@@ -277,15 +287,15 @@ struct Backward {
 };
 
 // Q^T scaled (D x Lp), Q scaled, K, V, dK, dV rows (L x Dp each), dO of the block's 16 queries
-// transposed (D x 16) and as rows (16 x Dp), P, M P and dP of the block (L x 16 each), 8 output
-// rows.
+// transposed (D x 16) and as rows (16 x Dp), P, M P and dP of the block (L x 16 each), kRowBlock
+// output rows.
 struct BackwardScratch {
   std::vector<float> buf;
   float *qt, *q, *k, *v, *dk, *dv, *dot, *dorow, *pr, *kept, *dp, *o;
   void reserve(int L, int D) {
     const size_t Lp = padded(L), Dp = padded(D), rows = size_t(L) * Dp;
     buf.resize(size_t(D) * Lp + 5 * rows + size_t(D) * kLanes + kLanes * Dp +
-               3 * size_t(L) * kLanes + 8 * Dp);
+               3 * size_t(L) * kLanes + kRowBlock * Dp);
     qt = buf.data();
     q = qt + size_t(D) * Lp;
     k = q + rows;
@@ -330,12 +340,14 @@ inline void add_outer(float* acc, const float* weights, const float* rows, int j
   }
 }
 
-// add_outer for every row 0..L-1 of acc: 8 at a time, then the rest in one call.
+// add_outer for every row 0..L-1 of acc: kRowBlock at a time, then the rest in one call.
 inline void add_all_outer(float* acc, const float* weights, const float* rows, int L, int queries,
                           int Dp) {
   int j = 0;
-  for (; j + 8 <= L; j += 8) add_outer<8>(acc, weights, rows, j, queries, Dp);
-  with_count<7>(L - j, [&](auto R) { add_outer<R.value>(acc, weights, rows, j, queries, Dp); });
+  for (; j + kRowBlock <= L; j += kRowBlock)
+    add_outer<kRowBlock>(acc, weights, rows, j, queries, Dp);
+  with_count<kRowBlock - 1>(
+      L - j, [&](auto R) { add_outer<R.value>(acc, weights, rows, j, queries, Dp); });
 }
 
 template <typename T>

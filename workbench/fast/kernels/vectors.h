@@ -16,6 +16,11 @@
 namespace wb {
 
 constexpr int kLanes = 16;
+#ifdef __AVX512F__
+constexpr int kRegisters = 32;  // vectors of 16 floats the register file holds
+#else
+constexpr int kRegisters = 16;  // e.g. AVX2: 16 registers of 8 floats, two per vector
+#endif
 typedef float vf __attribute__((vector_size(64)));
 typedef int32_t vi __attribute__((vector_size(64)));
 
