@@ -64,13 +64,13 @@ def contenders(model_dir: str, texts: list[str], batch_size: int,
     :data:`DISTINCT` ones: of the distinct texts, in first-seen order)."""
     from sentence_transformers import SentenceTransformer
 
-    from workbench.models.bi_encoder import BiEncoder
+    from workbench.models.bi_encoder import BiEncoder, distinct_texts
 
     wb = BiEncoder.from_pretrained(model_dir).to(device)
     st = SentenceTransformer(model_dir, device=device)
     st_bf16 = SentenceTransformer(model_dir, device=device).to(torch.bfloat16)
 
-    distinct = list(dict.fromkeys(texts))
+    distinct = distinct_texts(texts)[0]
 
     def st_encode(model: SentenceTransformer, autocast: bool = False,
                   which: list[str] = texts) -> torch.Tensor:

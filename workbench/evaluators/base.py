@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from workbench.data.pairs import LABEL_COLUMNS, pair_columns  # noqa: F401 (re-exported)
-from workbench.models.bi_encoder import truncate
+from workbench.models.bi_encoder import distinct_texts, truncate
 
 OK = "ok"
 DEGENERATE = "degenerate"
@@ -90,10 +90,10 @@ def encode_pairs(model: Any, sentences1: Sequence[str], sentences2: Sequence[str
     ``model`` is anything with ``encode_layers(texts, layers, batch_size, precision)`` (the
     ``BiEncoder``); every requested layer comes from the same forward.
     """
-    unique = list(dict.fromkeys([*sentences1, *sentences2]))
-    index = {text: i for i, text in enumerate(unique)}
-    rows1 = torch.tensor([index[t] for t in sentences1], dtype=torch.long)
-    rows2 = torch.tensor([index[t] for t in sentences2], dtype=torch.long)
+    unique, rows = distinct_texts([*sentences1, *sentences2])
+    if rows is None:
+        rows = torch.arange(len(unique))
+    rows1, rows2 = rows[:len(sentences1)], rows[len(sentences1):]
     embs = model.encode_layers(unique, layers=layers, batch_size=batch_size, precision=precision)
     return {k: (e[rows1], e[rows2]) for k, e in embs.items()}
 

@@ -49,7 +49,6 @@ def cut_readout(transformer: nn.Module, hidden: torch.Tensor, k: int) -> torch.T
     return norm(hidden)
 
 
-
 def distinct_texts(texts: Sequence[str]) -> tuple[list[str], torch.Tensor | None]:
     """The distinct ``texts`` in first-seen order and, where some repeat, the row of each input
     text among them (``None``: none repeats). TypeError naming the first text that is not a str."""
