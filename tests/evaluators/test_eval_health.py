@@ -51,6 +51,9 @@ def test_near_constant_embeddings_are_degenerate():
     emb = base + rng.normal(scale=1e-9, size=(500, 16))
     reason = diagnose_embeddings(emb)
     assert reason is not None and "500 embeddings nearly identical" in reason
+    h = embedding_health(emb)  # the message's numbers are the full statistics' own
+    assert f"max per-dim std {h['std_max']:.1e}" in reason
+    assert f"mean pairwise cosine {h['mean_pairwise_cosine']:.6f})" in reason
     result = compute(emb[:250], emb[250:], rng.random(250))
     assert result.status == "degenerate" and result.metrics == {}
 

@@ -30,9 +30,8 @@ def embedding_health(emb: Any) -> dict[str, Any]:
 
     Returns ``n``, ``dim``, ``nonfinite_rows``, ``identical`` (every row equals the first),
     ``per_dim_std`` (array (D,), population std), ``std_max``, ``std_mean``, ``mean_abs``,
-    ``mean_norm``, ``mean_pairwise_cosine``: the exact mean of cos(u_i, u_j) over i != j,
-    from (||sum_i u_i||^2 - sum_i ||u_i||^2) / (N (N - 1)) with u_i = e_i / ||e_i||, in O(N D),
-    and ``participation_ratio`` (see :func:`participation_ratio`).
+    ``mean_norm``, ``mean_pairwise_cosine`` (:func:`mean_pairwise_cosine`) and
+    ``participation_ratio`` (:func:`participation_ratio`).
     """
     e = _as_array(emb)
     if e.ndim != 2:
@@ -49,14 +48,21 @@ def embedding_health(emb: Any) -> dict[str, Any]:
                 "participation_ratio": nan}
     std = good.std(axis=0)
     norms = np.linalg.norm(good, axis=1)
-    unit = good / np.where(norms > 0, norms, 1.0)[:, None]
+    return {**stats, "per_dim_std": std, "std_max": float(std.max()), "std_mean": float(std.mean()),
+            "mean_abs": float(np.abs(good).mean()), "mean_norm": float(norms.mean()),
+            "mean_pairwise_cosine": mean_pairwise_cosine(good, norms),
+            "participation_ratio": participation_ratio(good)}
+
+
+def mean_pairwise_cosine(emb: np.ndarray, norms: np.ndarray | None = None) -> float:
+    """The exact mean of cos(u_i, u_j) over i != j of finite (N, D) rows, in O(N D):
+    (||sum_i u_i||^2 - sum_i ||u_i||^2) / (N (N - 1)) with u_i = e_i / ||e_i|| (1.0 for N < 2)."""
+    norms = np.linalg.norm(emb, axis=1) if norms is None else norms
+    unit = emb / np.where(norms > 0, norms, 1.0)[:, None]
     m = len(unit)
     total = float(np.square(unit.sum(axis=0)).sum())
     self_sim = float(np.square(unit).sum())
-    mean_cos = (total - self_sim) / (m * (m - 1)) if m > 1 else 1.0
-    return {**stats, "per_dim_std": std, "std_max": float(std.max()), "std_mean": float(std.mean()),
-            "mean_abs": float(np.abs(good).mean()), "mean_norm": float(norms.mean()),
-            "mean_pairwise_cosine": float(mean_cos), "participation_ratio": participation_ratio(good)}
+    return (total - self_sim) / (m * (m - 1)) if m > 1 else 1.0
 
 
 def participation_ratio(emb: np.ndarray) -> float:
@@ -78,17 +84,21 @@ def diagnose_embeddings(emb: Any, what: str = "embeddings",
 
     Degenerate: non-finite values; every row identical; or max per-dim std <= rtol * mean |value|.
     """
-    h = embedding_health(emb)
-    n = h["n"]
+    e = _as_array(emb)  # only what the verdict needs: no spectrum (a grid diagnoses every cell)
+    if e.ndim != 2:
+        raise ValueError(f"embeddings must be (N, D); got shape {e.shape}")
+    n = len(e)
     if n == 0:
         return f"no {what}"
-    if h["nonfinite_rows"]:
-        return f"{h['nonfinite_rows']:,} of {n:,} {what} contain NaN or inf"
-    if h["identical"]:
+    nonfinite = int(n - np.isfinite(e).all(axis=1).sum())
+    if nonfinite:
+        return f"{nonfinite:,} of {n:,} {what} contain NaN or inf"
+    if (e == e[0]).all():
         return f"all {n:,} {what} identical (std 0.0)"
-    if h["std_max"] <= rtol * max(h["mean_abs"], np.finfo(np.float64).tiny):
-        return (f"all {n:,} {what} nearly identical (max per-dim std {h['std_max']:.1e}, "
-                f"mean pairwise cosine {h['mean_pairwise_cosine']:.6f})")
+    std_max = float(e.std(axis=0).max())
+    if std_max <= rtol * max(float(np.abs(e).mean()), np.finfo(np.float64).tiny):
+        return (f"all {n:,} {what} nearly identical (max per-dim std {std_max:.1e}, "
+                f"mean pairwise cosine {mean_pairwise_cosine(e):.6f})")
     return None
 
 
