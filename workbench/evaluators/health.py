@@ -25,6 +25,14 @@ def _as_array(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+def _matrix(emb: Any) -> np.ndarray:
+    """``emb`` as a float64 (N, D) array; ValueError naming the shape otherwise."""
+    e = _as_array(emb)
+    if e.ndim != 2:
+        raise ValueError(f"embeddings must be (N, D); got shape {e.shape}")
+    return e
+
+
 def embedding_health(emb: Any) -> dict[str, Any]:
     """Statistics of an (N, D) embedding matrix.
 
@@ -33,9 +41,7 @@ def embedding_health(emb: Any) -> dict[str, Any]:
     ``mean_norm``, ``mean_pairwise_cosine`` (:func:`mean_pairwise_cosine`) and
     ``participation_ratio`` (:func:`participation_ratio`).
     """
-    e = _as_array(emb)
-    if e.ndim != 2:
-        raise ValueError(f"embeddings must be (N, D); got shape {e.shape}")
+    e = _matrix(emb)
     n, dim = e.shape
     finite = np.isfinite(e).all(axis=1)
     good = e[finite]
@@ -84,9 +90,7 @@ def diagnose_embeddings(emb: Any, what: str = "embeddings",
 
     Degenerate: non-finite values; every row identical; or max per-dim std <= rtol * mean |value|.
     """
-    e = _as_array(emb)  # only what the verdict needs: no spectrum (a grid diagnoses every cell)
-    if e.ndim != 2:
-        raise ValueError(f"embeddings must be (N, D); got shape {e.shape}")
+    e = _matrix(emb)  # only what the verdict needs: no spectrum (a grid diagnoses every cell)
     n = len(e)
     if n == 0:
         return f"no {what}"
