@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.evaluators.base import encode_pairs, pair_columns
+from workbench.evaluators.correlation import Gold
 from workbench.evaluators.similarity import SIMILARITY_FNS, compute
 from workbench.models.bi_encoder import truncate
 from workbench.models.layers import cut_blocks
@@ -84,11 +85,11 @@ def latency_texts(sentences: Sequence[str], size: int, seed: int = 0) -> list[st
 
 def _cell_rows(embs: dict[int, tuple[Any, Any]], scores: np.ndarray, dims: Sequence[int],
                normalize: bool, similarity_fns: Sequence[str]) -> list[dict[str, Any]]:
-    rows = []
+    rows, gold = [], Gold(scores)  # the gold scores ranked once for every cell
     for layer in sorted(embs):
         emb1, emb2 = embs[layer]
         for dim in dims:
-            res = compute(truncate(emb1, dim, normalize), truncate(emb2, dim, normalize), scores,
+            res = compute(truncate(emb1, dim, normalize), truncate(emb2, dim, normalize), gold,
                           similarity_fns=similarity_fns)
             rows.append({"layer": layer, "dim": dim, **res.metrics, "status": res.status,
                          "diagnosis": res.diagnosis})

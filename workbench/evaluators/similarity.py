@@ -3,21 +3,19 @@
 Equivalent of sentence-transformers 6.2 ``EmbeddingSimilarityEvaluator`` with every similarity
 function on: for f in cosine, manhattan, euclidean, dot,
 ``pearson_f = pearsonr(gold, f(u_i, v_i))`` and ``spearman_f = spearmanr(gold, f(u_i, v_i))``
-(scipy), plus ``pearson_max`` / ``spearman_max`` over f. Manhattan and euclidean are negative
+(as scipy computes them: :mod:`workbench.evaluators.correlation`), plus ``pearson_max`` / ``spearman_max`` over f. Manhattan and euclidean are negative
 distances, so larger means more similar. Keys: ``{name}_{pearson|spearman}_{f}`` as in the seed
 cards (``sts-dev_spearman_cosine``); primary metric ``spearman_cosine``.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import pearsonr, spearmanr
 
 from workbench.evaluators.base import (
     EvalResult,
@@ -26,6 +24,7 @@ from workbench.evaluators.base import (
     finite_max,
     metric_key,
 )
+from workbench.evaluators.correlation import Gold, correlations
 from workbench.evaluators.health import diagnose_embeddings, diagnose_scores
 
 SIMILARITY_FNS = ("cosine", "manhattan", "euclidean", "dot")
@@ -59,21 +58,19 @@ def pairwise_scores(emb1: Any, emb2: Any, fns: Sequence[str] = SIMILARITY_FNS
     return {fn: ops[fn]().numpy() for fn in fns}
 
 
-def correlations(gold: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
-    """(Pearson r, Spearman rho) via scipy; NaN (not a warning) when either side is constant."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(pearsonr(gold, predicted)[0]), float(spearmanr(gold, predicted)[0])
+__all__ = ["SIMILARITY_FNS", "EmbeddingSimilarityEvaluator", "compute", "correlations",
+           "pairwise_scores"]
 
 
 def compute(emb1: Any, emb2: Any, scores: Any, name: str = "",
             similarity_fns: Sequence[str] = SIMILARITY_FNS, check_health: bool = True) -> EvalResult:
-    """Metrics for one embedding cell: ``emb1[i]`` and ``emb2[i]`` with gold ``scores[i]``.
+    """Metrics for one embedding cell: ``emb1[i]`` and ``emb2[i]`` with gold ``scores[i]``
+    (a :class:`~workbench.evaluators.correlation.Gold` when many cells share them).
 
     ``check_health`` withholds every metric when the embeddings collapsed (see ``health``).
     """
-    gold = np.asarray(scores, dtype=np.float64)
-    diagnosis = diagnose_scores(gold, "gold scores")
+    gold = scores if isinstance(scores, Gold) else Gold(scores)
+    diagnosis = diagnose_scores(gold.scores, "gold scores")
     if diagnosis is None and check_health:
         diagnosis = diagnose_embeddings(torch.cat([_tensor(emb1), _tensor(emb2)]))
     primary = "spearman_cosine" if "cosine" in similarity_fns else f"spearman_{similarity_fns[0]}"
@@ -82,7 +79,7 @@ def compute(emb1: Any, emb2: Any, scores: Any, name: str = "",
     metrics: dict[str, float] = {}
     notes = []
     for fn, sims in pairwise_scores(emb1, emb2, similarity_fns).items():
-        metrics[f"pearson_{fn}"], metrics[f"spearman_{fn}"] = correlations(gold, sims)
+        metrics[f"pearson_{fn}"], metrics[f"spearman_{fn}"] = gold.correlations(sims)
         note = diagnose_scores(sims, f"{fn} similarities")
         if note:
             notes.append(note)
