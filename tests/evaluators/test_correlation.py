@@ -59,3 +59,9 @@ def test_constant_gold_gives_nan():
 def test_length_mismatch_names_both_lengths():
     with pytest.raises(ValueError, match="4 predictions for 5 gold scores"):
         correlations(np.arange(5.0), np.arange(4.0))
+
+
+@pytest.mark.parametrize("gold", [np.array([1.0]), np.zeros((2, 2))])
+def test_too_few_or_matrix_gold_names_the_shape(gold):
+    with pytest.raises(ValueError, match="at least 2 gold scores; got shape"):
+        Gold(gold)

@@ -58,6 +58,8 @@ class Gold:
 
     def __post_init__(self) -> None:
         self.scores = np.asarray(self.scores, dtype=np.float64)
+        if self.scores.ndim != 1 or len(self.scores) < 2:
+            raise ValueError(f"need a vector of at least 2 gold scores; got shape {self.scores.shape}")
         self._values = _centred(self.scores)
         finite = not np.isnan(self.scores).any()
         self._ranks = _centred(average_ranks(self.scores)) if finite else None
