@@ -8,6 +8,7 @@ import pytest
 from scipy.stats import pearsonr, rankdata, spearmanr
 
 from workbench.evaluators.correlation import Gold, average_ranks, correlations, pearson
+from workbench.evaluators.similarity import compute
 
 
 def _scipy(gold, predicted):
@@ -61,7 +62,18 @@ def test_length_mismatch_names_both_lengths():
         correlations(np.arange(5.0), np.arange(4.0))
 
 
-@pytest.mark.parametrize("gold", [np.array([1.0]), np.zeros((2, 2))])
-def test_too_few_or_matrix_gold_names_the_shape(gold):
-    with pytest.raises(ValueError, match="at least 2 gold scores; got shape"):
-        Gold(gold)
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_fewer_than_two_scores_give_nan_not_a_warning(n):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r, rho = correlations(np.arange(float(n)), np.arange(float(n)))
+    assert math.isnan(r) and math.isnan(rho)
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_similarity_compute_diagnoses_fewer_than_two_gold_scores(n):
+    emb = np.random.default_rng(0).normal(size=(n, 8))
+    result = compute(emb, emb, np.ones(n))
+    assert result.diagnosis.startswith(f"{n} gold scores: correlation needs at least 2")
+    assert not result.metrics

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from workbench.evaluators.base import EvalResult, finalize, metric_key, pair_columns
+from workbench.evaluators.correlation import correlations
 from workbench.evaluators.health import diagnose_scores
-from workbench.evaluators.similarity import correlations
 
 
 def compute(predictions: Any, scores: Any, name: str = "") -> EvalResult:

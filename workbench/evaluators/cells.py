@@ -16,10 +16,10 @@ import torch
 
 from workbench.evaluators import quantize as q
 from workbench.evaluators.binary_classification import check_labels, classify_scores
+from workbench.evaluators.correlation import correlations
 from workbench.evaluators.health import diagnose_embeddings
 from workbench.evaluators.retrieval import CUTOFFS, metrics_from_ranking
 from workbench.evaluators.search import Index, search
-from workbench.evaluators.similarity import correlations
 
 RETRIEVAL_COLUMNS = ("ndcg@10", "mrr@10", "recall@100", "map@100")
 PAIR_CLASS_COLUMNS = ("ap", "accuracy", "f1")

@@ -3,7 +3,7 @@
 ``pearson(x, y) = <x - mean(x), y - mean(y)> / (||x - mean(x)|| ||y - mean(y)||)``, clipped to
 [-1, 1]; ``spearman(x, y) = pearson(rank(x), rank(y))`` with tied values given their average
 rank (scipy's ``rankdata(method="average")``). Both are NaN, not a warning, when either side is
-constant or holds a NaN.
+constant, shorter than 2 or holds a NaN (``health.diagnose_scores`` says which).
 
 Why not scipy itself: a grid scores every (layer, dim) cell with four similarity functions, 120
 calls on STS-B, and scipy's per-call checks and its re-ranking of the same gold scores in every
@@ -32,7 +32,7 @@ def average_ranks(x: np.ndarray) -> np.ndarray:
 
 
 def _centred(x: np.ndarray) -> tuple[np.ndarray, float]:
-    centred = x - x.mean()
+    centred = x - (x.mean() if len(x) else 0.0)  # empty: norm 0, so NaN, and no warning
     return centred, float(np.linalg.norm(centred))
 
 
@@ -58,8 +58,6 @@ class Gold:
 
     def __post_init__(self) -> None:
         self.scores = np.asarray(self.scores, dtype=np.float64)
-        if self.scores.ndim != 1 or len(self.scores) < 2:
-            raise ValueError(f"need a vector of at least 2 gold scores; got shape {self.scores.shape}")
         self._values = _centred(self.scores)
         finite = not np.isnan(self.scores).any()
         self._ranks = _centred(average_ranks(self.scores)) if finite else None

@@ -3,9 +3,10 @@
 Equivalent of sentence-transformers 6.2 ``EmbeddingSimilarityEvaluator`` with every similarity
 function on: for f in cosine, manhattan, euclidean, dot,
 ``pearson_f = pearsonr(gold, f(u_i, v_i))`` and ``spearman_f = spearmanr(gold, f(u_i, v_i))``
-(as scipy computes them: :mod:`workbench.evaluators.correlation`), plus ``pearson_max`` / ``spearman_max`` over f. Manhattan and euclidean are negative
-distances, so larger means more similar. Keys: ``{name}_{pearson|spearman}_{f}`` as in the seed
-cards (``sts-dev_spearman_cosine``); primary metric ``spearman_cosine``.
+(as scipy computes them: :mod:`workbench.evaluators.correlation`), plus ``pearson_max`` /
+``spearman_max`` over f. Manhattan and euclidean are negative distances, so larger means more
+similar. Keys: ``{name}_{pearson|spearman}_{f}`` as in the seed cards
+(``sts-dev_spearman_cosine``); primary metric ``spearman_cosine``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from workbench.evaluators.base import (
     finite_max,
     metric_key,
 )
-from workbench.evaluators.correlation import Gold, correlations
+from workbench.evaluators.correlation import Gold
 from workbench.evaluators.health import diagnose_embeddings, diagnose_scores
 
 SIMILARITY_FNS = ("cosine", "manhattan", "euclidean", "dot")
@@ -56,10 +57,6 @@ def pairwise_scores(emb1: Any, emb2: Any, fns: Sequence[str] = SIMILARITY_FNS
     if unknown:
         raise ValueError(f"unknown similarity function(s) {sorted(unknown)}; choose from {SIMILARITY_FNS}")
     return {fn: ops[fn]().numpy() for fn in fns}
-
-
-__all__ = ["SIMILARITY_FNS", "EmbeddingSimilarityEvaluator", "compute", "correlations",
-           "pairwise_scores"]
 
 
 def compute(emb1: Any, emb2: Any, scores: Any, name: str = "",
