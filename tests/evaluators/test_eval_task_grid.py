@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from workbench.data.retrieval import RetrievalData
 from workbench.data.tasks import Task
@@ -76,3 +77,19 @@ def test_cells_equal_the_one_cell_evaluators(tiny_encoder):
 def test_bad_precision_is_refused_before_any_work(tiny_encoder):
     with pytest.raises(ValueError, match="unknown embedding precision 'int4'"):
         task_grid(tiny_encoder, _tasks(), precisions=["int4"])
+
+
+@pytest.mark.parametrize("kind", ["sts", "pair-class"])
+@pytest.mark.parametrize("precision", ["fp32", "int8", "binary"])
+def test_pair_cell_takes_gold_prepared_once(kind, precision):
+    """A grid ranks an STS task's gold scores once (``Gold``); the metrics are those of the labels."""
+    from workbench.evaluators.cells import pair_cell
+    from workbench.evaluators.correlation import Gold
+
+    gen = torch.Generator().manual_seed(0)
+    e1, e2 = torch.randn(30, 16, generator=gen), torch.randn(30, 16, generator=gen)
+    labels = (np.random.default_rng(0).random(30) > 0.5).astype(float)
+    labels = labels if kind != "sts" else np.round(labels + np.random.default_rng(1).random(30), 1)
+    plain = pair_cell(kind, e1, e2, labels, precision)
+    prepared = pair_cell(kind, e1, e2, Gold(labels), precision)
+    assert plain == prepared and np.isfinite(plain[0]["score"])

@@ -16,7 +16,7 @@ import torch
 
 from workbench.evaluators import quantize as q
 from workbench.evaluators.binary_classification import check_labels, classify_scores
-from workbench.evaluators.correlation import correlations
+from workbench.evaluators.correlation import Gold
 from workbench.evaluators.health import diagnose_embeddings
 from workbench.evaluators.retrieval import CUTOFFS, metrics_from_ranking
 from workbench.evaluators.search import Index, search
@@ -41,17 +41,22 @@ def pair_similarity(emb1: torch.Tensor, emb2: torch.Tensor, precision: str,
     return -np.abs(a - b).sum(axis=1).astype(np.float64)
 
 
-def pair_cell(kind: str, emb1: torch.Tensor, emb2: torch.Tensor, labels: np.ndarray,
+def pair_cell(kind: str, emb1: torch.Tensor, emb2: torch.Tensor, labels: np.ndarray | Gold,
               precision: str) -> tuple[dict[str, float], str | None]:
-    """(metrics with ``score`` = main metric, diagnosis) of one pair task cell."""
+    """(metrics with ``score`` = main metric, diagnosis) of one pair task cell.
+
+    ``labels`` may be a :class:`Gold` prepared once for every cell of an STS task (its scores
+    ranked once, not in each cell).
+    """
     diagnosis = diagnose_embeddings(torch.cat([emb1, emb2]))
     if diagnosis is not None:
         return {"score": np.nan}, diagnosis
     sims = pair_similarity(emb1, emb2, precision)
+    gold = labels if isinstance(labels, Gold) else None
     if kind == "sts":
-        pearson, spearman = correlations(np.asarray(labels, dtype=np.float64), sims)
+        pearson, spearman = (gold or Gold(labels)).correlations(sims)
         return {"score": spearman, "spearman": spearman, "pearson": pearson}, None
-    values = classify_scores(sims, check_labels(labels), True)
+    values = classify_scores(sims, check_labels(gold.scores if gold else labels), True)
     return {"score": values["ap"], **{k: float(values[k]) for k in PAIR_CLASS_COLUMNS}}, None
 
 

@@ -24,6 +24,7 @@ from workbench.data.tasks import Task
 from workbench.evaluators import quantize as q
 from workbench.evaluators.base import encode_pairs
 from workbench.evaluators.cells import pair_cell, retrieval_cell
+from workbench.evaluators.correlation import Gold
 from workbench.evaluators.grid import _cells, latency_per_depth, latency_texts
 from workbench.evaluators.retrieval import CUTOFFS, RetrievalEvaluator, id_ranks
 from workbench.evaluators.search import Index, search_latency
@@ -48,11 +49,12 @@ def _pair_rows(model: Any, task: Task, layers: list[int], dims: list[int],
     start = time.perf_counter()
     embs = encode_pairs(model, s1, s2, layers, batch_size, encode_precision)
     encode_seconds, rows = time.perf_counter() - start, []
+    gold = Gold(labels) if task.kind == "sts" else labels  # STS gold ranked once, not per cell
     for layer in layers:
         for dim in dims:
             e1, e2 = (truncate(e, dim, model.normalize) for e in embs[layer])
             for precision in precisions:
-                metrics, diagnosis = pair_cell(task.kind, e1, e2, labels, precision)
+                metrics, diagnosis = pair_cell(task.kind, e1, e2, gold, precision)
                 rows.append(_row(task, layer, dim, precision, 0, metrics, diagnosis)
                             | {"encode_seconds": encode_seconds})
     return rows
