@@ -91,3 +91,33 @@ def test_constant_gold_scores_are_degenerate():
     rng = np.random.default_rng(2)
     result = compute(rng.normal(size=(30, 8)), rng.normal(size=(30, 8)), [0.5] * 30)
     assert result.status == "degenerate" and "all 30 gold scores identical" in result.diagnosis
+
+
+def _spread(scale: float, dtype=torch.float64, offset: float = 1.0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    return (offset + scale * torch.randn(300, 16, generator=gen, dtype=torch.float64)).to(dtype)
+
+
+@pytest.mark.parametrize("case", [
+    "healthy", "at the bar", "just above the bar", "screen margin", "identical", "nan", "inf",
+    "zeros", "huge float64", "tiny float64", "one row", "fp32 near constant",
+])
+def test_fp32_screen_gives_the_exact_verdict(case):
+    """A tensor may skip the float64 checks (``_clearly_spread``); a numpy array never does."""
+    from workbench.evaluators.health import NEAR_CONSTANT_RTOL, SCREEN_MARGIN, _clearly_spread
+
+    emb = {"healthy": _spread(0.5), "at the bar": _spread(NEAR_CONSTANT_RTOL * 0.9),
+           "just above the bar": _spread(NEAR_CONSTANT_RTOL * 3),
+           "screen margin": _spread(NEAR_CONSTANT_RTOL * SCREEN_MARGIN * 1.5),
+           "identical": torch.ones(50, 8), "nan": _spread(0.5).index_fill(0, torch.tensor([7]), math.nan),
+           "inf": _spread(0.5).index_fill(0, torch.tensor([3]), math.inf),
+           "zeros": torch.zeros(20, 4), "huge float64": _spread(1e100, offset=0.0),
+           "tiny float64": _spread(1e-30, offset=0.0), "one row": torch.randn(1, 8),
+           "fp32 near constant": _spread(2e-7, torch.float32)}[case]
+    exact = diagnose_embeddings(emb.numpy())
+    assert diagnose_embeddings(emb) == exact
+    if case in ("healthy", "screen margin", "huge float64"):
+        assert exact is None
+    assert _clearly_spread(emb, NEAR_CONSTANT_RTOL) == (case in ("healthy", "huge float64", "tiny float64"))
+    if case in ("at the bar", "identical", "nan", "inf", "zeros"):
+        assert exact is not None

@@ -26,6 +26,7 @@ from workbench.fast import groups, onednn, registry, unpadded
 from workbench.fast.bf16_inference import TOKENS_PER_TEXT, token_batches
 from workbench.fast.padding import pad_rows
 from workbench.fast.registry import Architecture, BlockWeights
+from workbench.fast.tokens import token_columns
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -149,8 +150,7 @@ def token_rows(tokenizer, texts: Sequence[str], max_length: int, batch_size: int
                device: torch.device) -> Iterator[tuple[list[int], dict[str, Tensor]]]:
     """Texts tokenised once, packed longest-first into batches of about ``batch_size`` x
     ``TOKENS_PER_TEXT`` padded tokens; yields ``(indices, padded features)``."""
-    columns = {k: list(v) for k, v in tokenizer(
-        list(texts), truncation=True, max_length=max_length).items()}
+    columns = token_columns(tokenizer, texts, max_length=max_length)
     lengths = [len(ids) for ids in columns["input_ids"]]
     pad_id = tokenizer.pad_token_id or 0
     left = getattr(tokenizer, "padding_side", "right") == "left"

@@ -15,6 +15,7 @@ import torch
 
 from workbench.data.columns import split_columns
 from workbench.fast.padding import pad_rows
+from workbench.fast.tokens import token_columns
 from workbench.training.config import TrainConfig
 
 
@@ -51,8 +52,7 @@ class Columns:
         if self.token_key == key:
             return
         calls = [self.texts[:2]] if pairs else [[col] for col in self.texts]
-        self.tokens = [{k: list(v) for k, v in model.tokenizer(
-            *texts, truncation=True, max_length=length).items()} for texts in calls]
+        self.tokens = [token_columns(model.tokenizer, *texts, max_length=length) for texts in calls]
         self.token_key = key
 
     def rows(self, idx: Sequence[int]) -> dict[str, list[str]]:
