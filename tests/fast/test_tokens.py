@@ -61,3 +61,25 @@ def test_real_minilm_tokenizer_on_stsb_sentences(minilm_dir, shared_data):
     expected = {k: list(v) for k, v in tok(texts, truncation=True, max_length=16).items()}
     assert token_columns(tok, texts, max_length=16) == expected
     assert set(expected) == {"input_ids", "token_type_ids", "attention_mask"}
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta", "mpnet", "modernbert"])
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_cross_encoder_tokenize_equals_the_padded_call(arch, side, tmp_path):
+    """``CrossEncoder.tokenize`` pads the backend's columns as ``tokenizer(padding=True)`` does."""
+    import torch
+
+    from workbench.models.cross_encoder import CrossEncoder
+
+    ce = CrossEncoder.from_pretrained(tiny_model(tmp_path, arch, classifier=True), max_length=12)
+    tokenizer = ce.tokenizer
+    tokenizer.padding_side = side
+    try:
+        ours = ce.tokenize(list(zip(TEXTS, OTHERS, strict=True)))
+        theirs = tokenizer(TEXTS, OTHERS, padding=True, truncation=True, max_length=12,
+                           return_tensors="pt")
+    finally:
+        tokenizer.padding_side = "right"
+    assert list(ours) == list(theirs)
+    for key in theirs:
+        assert torch.equal(ours[key], theirs[key]), key

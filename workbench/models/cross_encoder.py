@@ -16,6 +16,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from workbench.fast import unpadded
+from workbench.fast.padding import pad_rows
+from workbench.fast.tokens import token_columns
 from workbench.models import st_format
 from workbench.models.layers import cut_blocks
 from workbench.models.precision import MixedPrecision, precision_context
@@ -187,10 +189,13 @@ class CrossEncoder(MixedPrecision, nn.Module):
         return next(self.parameters()).device
 
     def tokenize(self, pairs: Sequence[Pair]) -> dict[str, torch.Tensor]:
-        """Tokenise pairs jointly (``[CLS] a [SEP] b [SEP]``), padded and truncated."""
+        """Tokenise pairs jointly (``[CLS] a [SEP] b [SEP]``), padded and truncated: what
+        ``tokenizer(first, second, padding=True, truncation=True)`` returns, without its per-pair
+        Python conversion (:mod:`workbench.fast.tokens`)."""
         first, second = [p[0] for p in pairs], [p[1] for p in pairs]
-        return dict(self.tokenizer(first, second, padding=True, truncation=True,
-                                   max_length=self.max_length, return_tensors="pt"))
+        columns = token_columns(self.tokenizer, first, second, self.max_length)
+        left = getattr(self.tokenizer, "padding_side", "right") == "left"
+        return pad_rows(columns, range(len(first)), self.tokenizer.pad_token_id or 0, left)
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Raw logits, shape (B,), under the encoder's own ``forward_precision``. A registered
