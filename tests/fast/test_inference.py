@@ -80,3 +80,21 @@ def test_unregistered_encoder_falls_back_once_in_the_log(tiny_bert_dir, caplog):
     expected = pool(ref, enc.tokenize(TEXTS)["attention_mask"])
     expected = F.normalize(expected, dim=-1) if enc.normalize else expected
     torch.testing.assert_close(fp32[1], expected, atol=1e-5, rtol=0)
+
+
+def test_packed_weights_give_the_plain_weights_embeddings(tiny_encoder, monkeypatch):
+    """fp32 linear weights packed once for oneDNN change no value; bf16 ones stay plain."""
+    from workbench.fast import onednn
+
+    precision = "fp32"
+    assert onednn.packs(torch.float32) == onednn.works(torch.float32)
+    assert not onednn.packs(torch.bfloat16)
+    packed = tiny_encoder.encode_layers(TEXTS, batch_size=2, precision=precision)
+    block = tiny_encoder.transformer.encoder.layer[0]
+    weights = inference._PREPARED[block][1]
+    assert all(getattr(weights, n)[0].layout == torch._mkldnn for n in ("qkv", "out", "up", "down"))
+    monkeypatch.setattr(onednn, "packs", lambda dtype: False)
+    plain = tiny_encoder.encode_layers(TEXTS, batch_size=2, precision=precision)
+    assert inference._PREPARED[block][1].out[0].layout == torch.strided  # re-made, unpacked
+    for k in packed:
+        assert torch.equal(packed[k], plain[k]), k

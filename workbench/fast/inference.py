@@ -48,34 +48,37 @@ def new_pass() -> None:
     _PASS[0] += 1
 
 
-def _weights_key(module: nn.Module, dtype: torch.dtype) -> tuple:
-    return (dtype, *((p.data_ptr(), p._version, float(p.detach().sum()))
-                     for p in module.parameters()))
+def _weights_key(module: nn.Module, dtype: torch.dtype, pack: bool) -> tuple:
+    return (dtype, pack, *((p.data_ptr(), p._version, float(p.detach().sum()))
+                           for p in module.parameters()))
 
 
-def _cast(w: BlockWeights, dtype: torch.dtype) -> BlockWeights:
+def _cast(w: BlockWeights, dtype: torch.dtype, pack: bool = False) -> BlockWeights:
     def cast(t: Tensor | None) -> Tensor | None:
         return None if t is None else t.detach().to(dtype).contiguous()
 
     fields = {f.name: getattr(w, f.name) for f in dataclasses.fields(w)}
     for name in ("qkv", "out", "up", "down"):
-        fields[name] = tuple(cast(t) for t in fields[name])
+        weight, bias = (cast(t) for t in fields[name])
+        fields[name] = (onednn.pack(weight) if pack else weight, bias)
     for name in ("norm1", "norm2"):
         weight, bias, eps = fields[name]
         fields[name] = (cast(weight), cast(bias), eps)
     return BlockWeights(**{**fields, "dropout": (0.0, 0.0, 0.0)})
 
 
-def prepared(arch: Architecture, block: nn.Module, dtype: torch.dtype) -> BlockWeights:
-    """``block``'s inference weights in ``dtype``, cached until one of its weights changes
-    (storage, version or sum; checked once per :func:`new_pass`)."""
+def prepared(arch: Architecture, block: nn.Module, dtype: torch.dtype,
+             pack: bool = False) -> BlockWeights:
+    """``block``'s inference weights in ``dtype`` (linear weights packed for oneDNN if
+    ``pack``: :func:`onednn.pack`), cached until one of its weights changes (storage, version
+    or sum; checked once per :func:`new_pass`)."""
     hit = _PREPARED.get(block)
-    if hit is not None and hit[2] == _PASS[0] and hit[0][0] == dtype:
+    if hit is not None and hit[2] == _PASS[0] and hit[0][:2] == (dtype, pack):
         return hit[1]  # checked in this pass already
-    key = _weights_key(block, dtype)
+    key = _weights_key(block, dtype, pack)
     if hit is None or hit[0] != key:
         with torch.no_grad():
-            hit = (key, _cast(arch.weights(block), dtype))
+            hit = (key, _cast(arch.weights(block), dtype, pack))
     _PREPARED[block] = (*hit[:2], _PASS[0])
     return hit[1]
 
@@ -122,9 +125,10 @@ def _grouped(arch: Architecture, transformer: nn.Module, features: dict[str, Ten
     longest = plan.sizes[0][1]
     bias = None if arch.bias is None else arch.bias(transformer, longest).to(dtype)
     linear = onednn.linear_for(dtype, hidden.device)
+    pack = linear is onednn.linear and onednn.packs(dtype)  # weights reordered once, not per call
     out = {0: pool_rows(hidden, plan, pooling)} if 0 in layers else {}
     for k, block in enumerate(arch.blocks(transformer)[:max(layers)], start=1):
-        w = prepared(arch, block, dtype)
+        w = prepared(arch, block, dtype, pack)
         up = onednn.up_for(w.act, dtype, hidden.device)
         hidden = groups.block(w, hidden, plan, linear, up, bias)
         if k in layers:
