@@ -52,11 +52,12 @@ def pair_cell(kind: str, emb1: torch.Tensor, emb2: torch.Tensor, labels: np.ndar
     if diagnosis is not None:
         return {"score": np.nan}, diagnosis
     sims = pair_similarity(emb1, emb2, precision)
-    gold = labels if isinstance(labels, Gold) else None
     if kind == "sts":
-        pearson, spearman = (gold or Gold(labels)).correlations(sims)
+        gold = labels if isinstance(labels, Gold) else Gold(labels)
+        pearson, spearman = gold.correlations(sims)
         return {"score": spearman, "spearman": spearman, "pearson": pearson}, None
-    values = classify_scores(sims, check_labels(gold.scores if gold else labels), True)
+    raw = labels.scores if isinstance(labels, Gold) else labels
+    values = classify_scores(sims, check_labels(raw), True)
     return {"score": values["ap"], **{k: float(values[k]) for k in PAIR_CLASS_COLUMNS}}, None
 
 

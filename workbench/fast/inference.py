@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from workbench.fast import groups, onednn, registry, unpadded
 from workbench.fast.bf16_inference import TOKENS_PER_TEXT, token_batches
-from workbench.fast.padding import pad_rows
+from workbench.fast.padding import pad_like
 from workbench.fast.registry import Architecture, BlockWeights
 from workbench.fast.tokens import token_columns
 
@@ -156,7 +156,5 @@ def token_rows(tokenizer, texts: Sequence[str], max_length: int, batch_size: int
     ``TOKENS_PER_TEXT`` padded tokens; yields ``(indices, padded features)``."""
     columns = token_columns(tokenizer, texts, max_length=max_length)
     lengths = [len(ids) for ids in columns["input_ids"]]
-    pad_id = tokenizer.pad_token_id or 0
-    left = getattr(tokenizer, "padding_side", "right") == "left"
     for idx in token_batches(lengths, batch_size * TOKENS_PER_TEXT):
-        yield idx, {k: v.to(device) for k, v in pad_rows(columns, idx, pad_id, left).items()}
+        yield idx, {k: v.to(device) for k, v in pad_like(tokenizer, columns, idx).items()}

@@ -20,14 +20,19 @@ from torch import Tensor, nn
 Linear = Callable[[Tensor, Tensor, Tensor | None], Tensor]
 
 
+def _probe(dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+    """A small fixed product's input, weight and bias in ``dtype`` (the checks' inputs)."""
+    x = torch.linspace(-2, 2, 24).view(4, 6).to(dtype)
+    return x, torch.linspace(-1, 1, 30).view(5, 6).to(dtype), torch.linspace(-1, 1, 5).to(dtype)
+
+
 @functools.cache
 def works(dtype: torch.dtype, act: str = "none") -> bool:
     """Whether this torch build has oneDNN's linear (with post-op ``act``) and it matches
     ``F.linear`` (then the activation) on a small fixed product in ``dtype``."""
     if not torch.backends.mkldnn.is_available():
         return False
-    x = torch.linspace(-2, 2, 24).view(4, 6).to(dtype)
-    w, b = torch.linspace(-1, 1, 30).view(5, 6).to(dtype), torch.linspace(-1, 1, 5).to(dtype)
+    x, w, b = _probe(dtype)
     ref = F.linear(x.float(), w.float(), b.float())
     if act != "none":
         ref = F.gelu(ref, approximate=act)
@@ -58,8 +63,7 @@ def packs(dtype: torch.dtype) -> bool:
     (linear, and each GELU post-op that :func:`works`)."""
     if dtype not in PACKED_DTYPES or not works(dtype):
         return False
-    x = torch.linspace(-2, 2, 24).view(4, 6).to(dtype)
-    w, b = torch.linspace(-1, 1, 30).view(5, 6).to(dtype), torch.linspace(-1, 1, 5).to(dtype)
+    x, w, b = _probe(dtype)
     try:
         packed = pack(w, len(x))
         same = torch.equal(linear(x, packed, b), linear(x, w, b))

@@ -18,3 +18,10 @@ def pad_rows(columns: dict[str, list[list[int]]], idx: Sequence[int], pad_id: in
                                  rows[i] + fill[:width - len(rows[i])] for i in idx],
                                 dtype=torch.long)
     return out
+
+
+def pad_like(tokenizer, columns: dict[str, list[list[int]]], idx: Sequence[int]
+             ) -> dict[str, torch.Tensor]:
+    """:func:`pad_rows` with ``tokenizer``'s pad id and padding side."""
+    left = getattr(tokenizer, "padding_side", "right") == "left"
+    return pad_rows(columns, idx, tokenizer.pad_token_id or 0, left)

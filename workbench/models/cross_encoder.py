@@ -16,7 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from workbench.fast import unpadded
-from workbench.fast.padding import pad_rows
+from workbench.fast.padding import pad_like
 from workbench.fast.tokens import token_columns
 from workbench.models import st_format
 from workbench.models.layers import cut_blocks
@@ -194,8 +194,7 @@ class CrossEncoder(MixedPrecision, nn.Module):
         Python conversion (:mod:`workbench.fast.tokens`)."""
         first, second = [p[0] for p in pairs], [p[1] for p in pairs]
         columns = token_columns(self.tokenizer, first, second, self.max_length)
-        left = getattr(self.tokenizer, "padding_side", "right") == "left"
-        return pad_rows(columns, range(len(first)), self.tokenizer.pad_token_id or 0, left)
+        return pad_like(self.tokenizer, columns, range(len(first)))
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Raw logits, shape (B,), under the encoder's own ``forward_precision``. A registered

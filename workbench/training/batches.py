@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from workbench.data.columns import split_columns
-from workbench.fast.padding import pad_rows
+from workbench.fast.padding import pad_like
 from workbench.fast.tokens import token_columns
 from workbench.training.config import TrainConfig
 
@@ -84,9 +84,7 @@ def collate(model: Any, data: Columns, idx: Sequence[int]
             ) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor | None]:
     """Feature dicts (one per text column, or one of pairs) and the float labels of ``idx``."""
     data.pretokenize(model)
-    left = getattr(model.tokenizer, "padding_side", "right") == "left"
-    pad_id = model.tokenizer.pad_token_id or 0
-    features = [pad_rows(col, idx, pad_id, left) for col in data.tokens]
+    features = [pad_like(model.tokenizer, col, idx) for col in data.tokens]
     labels = None if data.labels is None else torch.tensor([data.labels[i] for i in idx])
     return features, labels
 
