@@ -63,3 +63,17 @@ def test_softmax_equals_torch(width):
     scores = torch.randn(3, 4, 7, width) * 5
     expected = (scores * 0.3).softmax(-1)
     torch.testing.assert_close(groups.softmax(scores.clone(), 0.3), expected, atol=1e-6, rtol=1e-5)
+
+
+def test_each_gelu_post_op_is_checked_itself(monkeypatch):
+    """``works(dtype, "none")`` checks the exact (erf) GELU post-op, not the plain linear."""
+    if not onednn.works(torch.float32):
+        pytest.skip("this torch build has no oneDNN linear")
+    onednn.works.cache_clear()
+    monkeypatch.setattr(onednn, "_gelu", lambda x, w, b, kind: onednn.linear(x, w, b))  # no GELU
+    try:
+        assert onednn.works(torch.float32)
+        assert not onednn.works(torch.float32, "none") and not onednn.works(torch.float32, "tanh")
+    finally:
+        onednn.works.cache_clear()
+        onednn.packs.cache_clear()

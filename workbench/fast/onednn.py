@@ -27,18 +27,18 @@ def _probe(dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
 
 
 @functools.cache
-def works(dtype: torch.dtype, act: str = "none") -> bool:
-    """Whether this torch build has oneDNN's linear (with post-op ``act``) and it matches
-    ``F.linear`` (then the activation) on a small fixed product in ``dtype``."""
+def works(dtype: torch.dtype, gelu: str | None = None) -> bool:
+    """Whether this torch build has oneDNN's linear (with a GELU post-op of approximation
+    ``gelu``, ``"none"`` (erf) or ``"tanh"``, if given) and it matches ``F.linear`` (then
+    ``F.gelu``) on a small fixed product in ``dtype``."""
     if not torch.backends.mkldnn.is_available():
         return False
     x, w, b = _probe(dtype)
     ref = F.linear(x.float(), w.float(), b.float())
-    if act != "none":
-        ref = F.gelu(ref, approximate=act)
+    if gelu is not None:
+        ref = F.gelu(ref, approximate=gelu)
     try:
-        out = (torch.ops.mkldnn._linear_pointwise(x, w, b, "gelu", [], act) if act != "none"
-               else torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], ""))
+        out = linear(x, w, b) if gelu is None else _gelu(x, w, b, gelu)
     except (RuntimeError, AttributeError):
         return False
     tol = 1e-5 if dtype == torch.float32 else 3e-2
@@ -67,9 +67,9 @@ def packs(dtype: torch.dtype) -> bool:
     try:
         packed = pack(w, len(x))
         same = torch.equal(linear(x, packed, b), linear(x, w, b))
-        for act in ("none", "tanh"):
-            if works(dtype, act):
-                same &= torch.equal(_gelu(x, packed, b, act), _gelu(x, w, b, act))
+        for gelu in ("none", "tanh"):
+            if works(dtype, gelu):
+                same &= torch.equal(_gelu(x, packed, b, gelu), _gelu(x, w, b, gelu))
     except (RuntimeError, AttributeError):
         return False
     return bool(same)
