@@ -8,7 +8,9 @@ autocast); the workbench's bf16 is compared with the faster of the two. Rounds a
 
 The workbench encodes a repeated text once (STS-B test: 2,552 distinct of 2,758), so two more
 contenders encode only the distinct texts, workbench bf16 and sentence-transformers bf16 weights:
-their ratio is the speed per text with the same work on both sides.
+their ratio is the speed per text with the same work on both sides. On CUDA, "workbench fp32
+graphs" and "workbench bf16 graphs" are the workbench's encodes through captured CUDA graphs
+(:mod:`workbench.fast.cuda_graphs`, ``WORKBENCH_CUDA_GRAPHS=1`` for the call).
 
 The roofline: large square ``torch.matmul`` in bf16 and fp32, timed inside the same rounds. Model
 FLOPs count the useful work from actual token counts (no padding): per text of L tokens and per
@@ -79,7 +81,7 @@ def contenders(model_dir: str, texts: list[str], batch_size: int,
         with ctx:
             return model.encode(which, batch_size=batch_size, convert_to_tensor=True).float().cpu()
 
-    return {
+    calls = {
         "workbench fp32": lambda: wb.encode(texts, batch_size=batch_size, show_progress=False),
         "workbench bf16": lambda: wb.encode(texts, batch_size=batch_size, precision="bf16",
                                             show_progress=False),
@@ -90,6 +92,27 @@ def contenders(model_dir: str, texts: list[str], batch_size: int,
                                        show_progress=False),
         DISTINCT[1]: lambda: st_encode(st_bf16, which=distinct),
     }
+    if device == "cuda":  # the same encodes through captured CUDA graphs
+        for precision in ("fp32", "bf16"):
+            calls[f"workbench {precision} graphs"] = graphed(calls[f"workbench {precision}"])
+    return calls
+
+
+def graphed(call: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """``call`` with ``WORKBENCH_CUDA_GRAPHS=1`` for its duration (:mod:`workbench.fast.cuda_graphs`)."""
+    from workbench import settings
+
+    def run() -> torch.Tensor:
+        before = os.environ.get(settings.CUDA_GRAPHS_ENV)
+        os.environ[settings.CUDA_GRAPHS_ENV] = "1"
+        try:
+            return call()
+        finally:
+            if before is None:
+                del os.environ[settings.CUDA_GRAPHS_ENV]
+            else:
+                os.environ[settings.CUDA_GRAPHS_ENV] = before
+    return run
 
 
 def padding_efficiency(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> float:
@@ -123,8 +146,9 @@ def quality(outputs: dict[str, torch.Tensor], scores: list[float]) -> dict[str, 
     result = {f"spearman {n}": spearman(e, scores) for n, e in outputs.items()
               if n not in DISTINCT}
     result["min cosine workbench bf16 vs fp32"] = float(cos.min())
-    result["max |workbench fp32 - ST fp32|"] = float(
-        (outputs["workbench fp32"] - outputs["ST fp32"]).abs().max())
+    for name in ("workbench fp32", "workbench fp32 graphs"):
+        if name in outputs:
+            result[f"max |{name} - ST fp32|"] = float((outputs[name] - outputs["ST fp32"]).abs().max())
     return result
 
 
@@ -145,6 +169,9 @@ def summary(times: dict[str, list[float]], flops: dict[str, float],
     return {"encode fp32 vs ST fp32": med["ST fp32"] / med["workbench fp32"],
             "encode bf16 vs ST fastest bf16": med[st_bf16] / med["workbench bf16"],
             "encode bf16 vs ST bf16, distinct texts": med[DISTINCT[1]] / med[DISTINCT[0]],
+            **({"encode fp32 graphs vs ST fp32": med["ST fp32"] / med["workbench fp32 graphs"],
+                "encode bf16 graphs vs ST fastest bf16": med[st_bf16] / med["workbench bf16 graphs"]}
+               if "workbench bf16 graphs" in med else {}),
             "bf16 matmul TFLOP/s": tflops["bf16"], "fp32 matmul TFLOP/s": tflops["fp32"],
             **{f"{n} s": med[n] for n in share}, **{f"{n} % bf16 matmul": 100 * v
                                                    for n, v in share.items()},

@@ -15,6 +15,9 @@ DEFAULT_COUNTRY = "USA"
 CACHE_ENV = "WORKBENCH_CACHE"
 """Folder for assembled models (e.g. ``mpnet-base`` from its split-zip packages); default
 ``~/.cache/workbench``."""
+CUDA_GRAPHS_ENV = "WORKBENCH_CUDA_GRAPHS"
+"""``1`` encodes on CUDA through captured graphs (:mod:`workbench.fast.cuda_graphs`); off by
+default until its GPU timings are measured."""
 
 
 def data_dir() -> Path | None:
@@ -36,3 +39,9 @@ def country_code() -> str:
 def cache_dir() -> Path:
     """The cache folder from ``WORKBENCH_CACHE`` (default ``~/.cache/workbench``)."""
     return Path(os.environ.get(CACHE_ENV, "~/.cache/workbench")).expanduser()
+
+
+def cuda_graphs() -> bool:
+    """Whether ``WORKBENCH_CUDA_GRAPHS`` turns CUDA graphs on for encoding (``1``, ``true``,
+    ``yes``, ``on``; anything else or unset: off)."""
+    return os.environ.get(CUDA_GRAPHS_ENV, "").strip().lower() in {"1", "true", "yes", "on"}

@@ -22,6 +22,7 @@ import pandas as pd
 from workbench.evaluators.base import encode_pairs, pair_columns
 from workbench.evaluators.correlation import Gold
 from workbench.evaluators.similarity import SIMILARITY_FNS, compute
+from workbench.fast import cuda_graphs
 from workbench.models.bi_encoder import truncate
 from workbench.models.layers import cut_blocks
 
@@ -61,13 +62,17 @@ def latency_per_depth(model: Any, texts: Sequence[str], layers: Sequence[int], b
 
     At each depth, one untimed batch first prepares the cut model (thread pools, allocator, the
     bf16 weights of an encoder without a fast path), so the timed pass measures only encoding;
-    a fast-path encoder's prepared weights live per block and survive the cut.
+    a fast-path encoder's prepared weights live per block and survive the cut. Through CUDA
+    graphs (:mod:`workbench.fast.cuda_graphs`) the untimed pass is every text: each batch shape
+    is captured before the timed pass.
     """
     texts = list(texts)
+    # through CUDA graphs each batch shape is captured at its first use: warm with every shape
+    warm = texts if cuda_graphs.enabled(getattr(model, "device", "cpu")) else texts[:batch_size]
     result = {}
     for k in layers:
         with cut_layers(model, k):
-            model.encode_layers(texts[:batch_size], [k], batch_size, precision)  # warm, prepared
+            model.encode_layers(warm, [k], batch_size, precision)  # warm, prepared
             start = time.perf_counter()
             model.encode_layers(texts, [k], batch_size, precision)
             result[k] = (time.perf_counter() - start) / len(texts) * 1e6

@@ -22,9 +22,9 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from workbench.fast import groups, onednn, registry, unpadded
+from workbench.fast import cuda_graphs, groups, onednn, registry, unpadded
 from workbench.fast.bf16_inference import TOKENS_PER_TEXT, token_batches
-from workbench.fast.padding import pad_like
+from workbench.fast.padding import pad_id, pad_like
 from workbench.fast.registry import Architecture, BlockWeights
 from workbench.fast.tokens import token_columns
 
@@ -104,11 +104,18 @@ def pooled(transformer: nn.Module, features: dict[str, Tensor], layers: Sequence
 
     On the CPU the batch runs sorted by length, attention in runs of equal length
     (:mod:`workbench.fast.groups`), linear layers through oneDNN (:mod:`workbench.fast.onednn`);
+    on CUDA with graphs on (:func:`cuda_graphs.enabled`), through its shape's captured graph
+    (a static-shape batch from :func:`token_rows`: filler rows give filler outputs);
     elsewhere in :mod:`unpadded`'s length buckets (one per batch: fewer launches)."""
-    order = groups.sort_order(features) if features["input_ids"].device.type == "cpu" else None
+    device = features["input_ids"].device
+    if cuda_graphs.enabled(device):
+        dtype = DTYPES[precision]
+        return cuda_graphs.graphed_pooled(transformer, features, layers, pooling, dtype,
+                                          lambda arch, block: prepared(arch, block, dtype))
+    order = groups.sort_order(features) if device.type == "cpu" else None
     if order is not None:
         features = {k: v.index_select(0, order) for k, v in features.items()}
-    run = _grouped if features["input_ids"].device.type == "cpu" else _bucketed
+    run = _grouped if device.type == "cpu" else _bucketed
     out = run(registry.lookup(transformer), transformer, features, layers, pooling,
               DTYPES[precision])
     if order is not None:
@@ -153,8 +160,17 @@ def _bucketed(arch: Architecture, transformer: nn.Module, features: dict[str, Te
 def token_rows(tokenizer, texts: Sequence[str], max_length: int, batch_size: int,
                device: torch.device) -> Iterator[tuple[list[int], dict[str, Tensor]]]:
     """Texts tokenised once, packed longest-first into batches of about ``batch_size`` x
-    ``TOKENS_PER_TEXT`` padded tokens; yields ``(indices, padded features)``."""
+    ``TOKENS_PER_TEXT`` padded tokens; yields ``(indices, padded features)``. With CUDA graphs
+    (:func:`cuda_graphs.enabled`) the batches have static shapes (:func:`cuda_graphs.static_batches`):
+    a batch may then have more rows than indices (filler rows at the end)."""
     columns = token_columns(tokenizer, texts, max_length=max_length)
     lengths = [len(ids) for ids in columns["input_ids"]]
-    for idx in token_batches(lengths, batch_size * TOKENS_PER_TEXT):
+    budget = batch_size * TOKENS_PER_TEXT
+    if cuda_graphs.enabled(device):
+        for idx, rows, length in cuda_graphs.static_batches(lengths, budget, max_length):
+            features = cuda_graphs.pad_to(pad_like(tokenizer, columns, idx), rows, length,
+                                          pad_id(tokenizer))
+            yield idx, {k: v.to(device, non_blocking=True) for k, v in features.items()}
+        return
+    for idx in token_batches(lengths, budget):
         yield idx, {k: v.to(device) for k, v in pad_like(tokenizer, columns, idx).items()}

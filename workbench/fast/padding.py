@@ -20,8 +20,13 @@ def pad_rows(columns: dict[str, list[list[int]]], idx: Sequence[int], pad_id: in
     return out
 
 
+def pad_id(tokenizer) -> int:
+    """The id ``tokenizer`` pads with (0 if it has none)."""
+    return tokenizer.pad_token_id or 0
+
+
 def pad_like(tokenizer, columns: dict[str, list[list[int]]], idx: Sequence[int]
              ) -> dict[str, torch.Tensor]:
     """:func:`pad_rows` with ``tokenizer``'s pad id and padding side."""
     left = getattr(tokenizer, "padding_side", "right") == "left"
-    return pad_rows(columns, idx, tokenizer.pad_token_id or 0, left)
+    return pad_rows(columns, idx, pad_id(tokenizer), left)

@@ -264,6 +264,7 @@ class BiEncoder(MixedPrecision, nn.Module):
                                        self.device)
         for idx, features in tqdm(list(batches), desc="encode", disable=not show, leave=False):
             out = inference.pooled(self.transformer, features, layers, self.pooling_mode, precision)
+            out = {k: v[:len(idx)] for k, v in out.items()}  # filler rows of a static shape
             yield idx, {k: F.normalize(v, dim=-1) if self.normalize else v for k, v in out.items()}
 
     def _batches(self, precision: str) -> Callable[..., Iterator]:
