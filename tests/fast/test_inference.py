@@ -98,3 +98,19 @@ def test_packed_weights_give_the_plain_weights_embeddings(tiny_encoder, monkeypa
     assert inference._PREPARED[block][1].out[0].layout == torch.strided  # re-made, unpacked
     for k in packed:
         assert torch.equal(packed[k], plain[k]), k
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_classifier_logits_on_prepared_weights_equal_the_forward(arch, pooling):
+    from workbench.fast import unpadded
+
+    model = build(arch, head=True)
+    feats = features(model, pairs=arch == "bert")
+    with torch.no_grad():
+        reference = (model(**feats).logits[:, 0] if pooling == "cls" else
+                     unpadded.classifier_logits(model, feats, pooling)[:, 0])
+    ours = inference.classifier_logits(model, feats, pooling, "fp32")
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0, msg=arch)
+    bf16 = inference.classifier_logits(model, feats, pooling, "bf16")
+    assert bf16.dtype == torch.float32
+    torch.testing.assert_close(bf16, reference, atol=0.05, rtol=0.05, msg=arch)

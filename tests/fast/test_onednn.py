@@ -77,3 +77,13 @@ def test_each_gelu_post_op_is_checked_itself(monkeypatch):
     finally:
         onednn.works.cache_clear()
         onednn.packs.cache_clear()
+
+
+def test_the_checks_hold_when_first_asked_under_autocast():
+    for check in (onednn.works, onednn.packs):
+        check.cache_clear()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        found = {dt: onednn.works(dt) for dt in (torch.float32, torch.bfloat16)}
+    for check in (onednn.works, onednn.packs):
+        check.cache_clear()
+    assert found == {dt: onednn.works(dt) for dt in (torch.float32, torch.bfloat16)}

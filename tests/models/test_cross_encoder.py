@@ -83,3 +83,20 @@ def test_training_batches_equal_tokenize(tiny_ce_dir, max_length):
     for key, value in expected.items():
         assert torch.equal(features[0][key], value), key
     assert labels.tolist() == [0.5] * 3
+
+
+def test_predict_on_the_cpu_runs_on_prepared_weights(tiny_ce_dir, monkeypatch):
+    from workbench.fast import inference
+
+    ce = CrossEncoder.from_pretrained(tiny_ce_dir)
+    calls = []
+    original = inference.classifier_logits
+    monkeypatch.setattr(inference, "classifier_logits",
+                        lambda *a, **k: calls.append(a[3] if len(a) > 3 else k) or original(*a, **k))
+    fast = {p: ce.predict(PAIRS, batch_size=2, precision=p) for p in ("fp32", "bf16")}
+    assert calls == ["fp32"] * 3 + ["bf16"] * 3  # every batch, in the precision asked for
+    monkeypatch.setattr(CrossEncoder, "_predict_logits", lambda self, f, p: self(f))
+    torch.testing.assert_close(ce.predict(PAIRS, batch_size=2), fast["fp32"], atol=1e-6, rtol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        plain = ce.predict(PAIRS, batch_size=2, precision="bf16")
+    torch.testing.assert_close(plain, fast["bf16"], atol=0.02, rtol=0)

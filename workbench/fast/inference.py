@@ -157,6 +157,35 @@ def _bucketed(arch: Architecture, transformer: nn.Module, features: dict[str, Te
     return out
 
 
+@torch.inference_mode()
+def classifier_logits(model: nn.Module, features: dict[str, Tensor], pooling: str = "cls",
+                      precision: str = "fp32") -> Tensor:
+    """``model(**features).logits[:, 0]`` of a registered sequence classifier
+    (:func:`unpadded.supports_classifier`) on the CPU, for ``CrossEncoder.predict``.
+
+    :func:`unpadded.classifier_logits` on prepared weights (:func:`prepared`: cast to the
+    precision once, not by autocast at every call; packed for oneDNN in fp32) with oneDNN linear
+    layers; with ``pooling="cls"`` the last block computes only the ``[CLS]`` rows (its weights
+    stay unpacked: it slices them), ``"mean"`` pools every real token. The head runs in fp32.
+    """
+    classifier, arch = registry.lookup_classifier(model)
+    base, dtype = classifier.base(model), DTYPES[precision]
+    plan = unpadded.layout(features)
+    hidden = arch.embed(base, features, plan.keep).to(dtype)
+    bias = unpadded.bias_for(arch, base, plan)
+    bias = None if bias is None else bias.to(dtype)
+    masks = unpadded._masks(plan, bias, dtype)
+    linear = onednn.linear_for(dtype, hidden.device)
+    pack = linear is onednn.linear and onednn.packs(dtype)
+    blocks = arch.blocks(base)
+    for i, block in enumerate(blocks, start=1):
+        rows = plan.starts if pooling == "cls" and i == len(blocks) else None
+        w = prepared(arch, block, dtype, pack and rows is None)
+        hidden = unpadded.block(w, hidden, plan, masks, rows, linear, bias)
+    first = hidden if pooling == "cls" else unpadded.segment_mean(hidden, plan.lengths)
+    return classifier.head(model, first.float()).squeeze(-1)
+
+
 def token_rows(tokenizer, texts: Sequence[str], max_length: int, batch_size: int,
                device: torch.device) -> Iterator[tuple[list[int], dict[str, Tensor]]]:
     """Texts tokenised once, packed longest-first into batches of about ``batch_size`` x

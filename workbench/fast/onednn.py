@@ -30,17 +30,19 @@ def _probe(dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
 def works(dtype: torch.dtype, gelu: str | None = None) -> bool:
     """Whether this torch build has oneDNN's linear (with a GELU post-op of approximation
     ``gelu``, ``"none"`` (erf) or ``"tanh"``, if given) and it matches ``F.linear`` (then
-    ``F.gelu``) on a small fixed product in ``dtype``."""
+    ``F.gelu``) on a small fixed product in ``dtype`` (autocast off: the first caller may run
+    under it, e.g. ``CrossEncoder.predict`` in bf16)."""
     if not torch.backends.mkldnn.is_available():
         return False
     x, w, b = _probe(dtype)
-    ref = F.linear(x.float(), w.float(), b.float())
-    if gelu is not None:
-        ref = F.gelu(ref, approximate=gelu)
-    try:
-        out = linear(x, w, b) if gelu is None else _gelu(x, w, b, gelu)
-    except (RuntimeError, AttributeError):
-        return False
+    with torch.autocast("cpu", enabled=False):
+        ref = F.linear(x.float(), w.float(), b.float())
+        if gelu is not None:
+            ref = F.gelu(ref, approximate=gelu)
+        try:
+            out = linear(x, w, b) if gelu is None else _gelu(x, w, b, gelu)
+        except (RuntimeError, AttributeError):
+            return False
     tol = 1e-5 if dtype == torch.float32 else 3e-2
     return bool(torch.allclose(out.float(), ref, atol=tol, rtol=tol))
 

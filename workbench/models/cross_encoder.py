@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from workbench.fast import unpadded
+from workbench.fast import inference, unpadded
 from workbench.fast.padding import pad_like
 from workbench.fast.tokens import token_columns
 from workbench.models import st_format
@@ -283,10 +283,19 @@ class CrossEncoder(MixedPrecision, nn.Module):
         with precision_context(precision, self.device):
             for start in tqdm(starts, desc="predict", disable=not show, leave=False):
                 idx = order[start:start + batch_size]
-                logits = self(self.tokenize([pairs[i] for i in idx]))
+                logits = self._predict_logits(self.tokenize([pairs[i] for i in idx]), precision)
                 scores[idx] = torch.sigmoid(logits.float()).cpu()
         self.train(was_training)
         return scores
+
+    def _predict_logits(self, features: dict[str, torch.Tensor], precision: str) -> torch.Tensor:
+        """``predict``'s logits: on the CPU a registered classifier with a "cls" or "mean" head
+        runs on prepared weights (``fast.inference.classifier_logits``), else ``forward``."""
+        if (self.device.type == "cpu" and self.forward_precision == "fp32"
+                and self.pooling in ("cls", "mean")
+                and unpadded.supports_classifier(self.model, features)):
+            return inference.classifier_logits(self.model, features, self.pooling, precision)
+        return self(features)
 
     def rank(self, query: str, documents: Sequence[str], top_k: int | None = None,
              return_documents: bool = True, batch_size: int = 32) -> list[dict]:
