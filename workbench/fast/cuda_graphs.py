@@ -28,6 +28,7 @@ the same static-shape path runs eagerly (what the tests check against the paddin
 from __future__ import annotations
 
 import collections
+import functools
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,7 +46,6 @@ LENGTH_STEP = 8
 MAX_GRAPHS = 64
 """Graphs kept per model (least recently used dropped first)."""
 _GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_POOL: list = []
 
 
 def enabled(device: torch.device | str) -> bool:
@@ -141,6 +141,12 @@ def _tables(transformer: nn.Module) -> tuple[int, ...]:
     return tuple(p.data_ptr() for p in embeddings.parameters())
 
 
+@functools.cache
+def _memory_pool() -> tuple:
+    """The one memory pool every graph shares (they never replay at the same time)."""
+    return torch.cuda.graph_pool_handle()
+
+
 def capture(forward: Callable[[dict[str, Tensor]], dict[int, Tensor]],
             inputs: dict[str, Tensor]) -> Callable[[], dict[int, Tensor]]:
     """``forward(inputs)`` recorded as a CUDA graph (after two warm-up runs on a side stream, as
@@ -148,8 +154,6 @@ def capture(forward: Callable[[dict[str, Tensor]], dict[int, Tensor]],
     next replay). Off CUDA: a plain call on the same buffers."""
     if inputs["input_ids"].device.type != "cuda":
         return lambda: forward(inputs)
-    if not _POOL:
-        _POOL.append(torch.cuda.graph_pool_handle())
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -157,7 +161,7 @@ def capture(forward: Callable[[dict[str, Tensor]], dict[int, Tensor]],
             forward(inputs)
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph, pool=_POOL[0]):
+    with torch.cuda.graph(graph, pool=_memory_pool()):
         outputs = forward(inputs)
 
     def replay() -> dict[int, Tensor]:
