@@ -165,7 +165,7 @@ def classifier_logits(model: nn.Module, features: dict[str, Tensor], pooling: st
 
     :func:`unpadded.classifier_logits` on prepared weights (:func:`prepared`: cast to the
     precision once, not by autocast at every call; packed for oneDNN in fp32) with oneDNN linear
-    layers; with ``pooling="cls"`` the last block computes only the ``[CLS]`` rows (its weights
+    layers, the GELU fused into the first feed-forward map; with ``pooling="cls"`` the last block computes only the ``[CLS]`` rows (its weights
     stay unpacked: it slices them), ``"mean"`` pools every real token. The head runs in fp32.
     """
     classifier, arch = registry.lookup_classifier(model)
@@ -181,7 +181,8 @@ def classifier_logits(model: nn.Module, features: dict[str, Tensor], pooling: st
     for i, block in enumerate(blocks, start=1):
         rows = plan.starts if pooling == "cls" and i == len(blocks) else None
         w = prepared(arch, block, dtype, pack and rows is None)
-        hidden = unpadded.block(w, hidden, plan, masks, rows, linear, bias)
+        up = onednn.up_for(w.act, dtype, hidden.device)
+        hidden = unpadded.block(w, hidden, plan, masks, rows, linear, bias, up)
     first = hidden if pooling == "cls" else unpadded.segment_mean(hidden, plan.lengths)
     return classifier.head(model, first.float()).squeeze(-1)
 

@@ -190,13 +190,16 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor, scale: float,
 
 def block(w: BlockWeights, hidden: Tensor, layout: Layout, masks: list[Tensor],
           rows: Tensor | None = None, linear: Callable = F.linear,
-          score_bias: Tensor | None = None) -> Tensor:
+          score_bias: Tensor | None = None, up: Callable | None = None) -> Tensor:
     """One post-LN block (:class:`BlockWeights`): attention, output map, residual + LayerNorm,
-    then the feed-forward map, residual + LayerNorm (``score_bias``: see :func:`attention`)."""
+    then the feed-forward map, residual + LayerNorm (``score_bias``: see :func:`attention`;
+    ``up(x, w, b)``: the first feed-forward map with its activation, e.g. oneDNN's fused GELU;
+    default ``act(linear(...))``)."""
     attended = attention(w, hidden, layout, masks, rows, linear, score_bias)
     residual = hidden if rows is None else hidden[rows]
     x = add_norm(dropout(linear(attended, *w.out), w.dropout[1]), residual, w.norm1)
-    y = dropout(linear(w.act(linear(x, *w.up)), *w.down), w.dropout[2])
+    inner = up(x, *w.up) if up is not None else w.act(linear(x, *w.up))
+    y = dropout(linear(inner, *w.down), w.dropout[2])
     return add_norm(y, x, w.norm2)
 
 
