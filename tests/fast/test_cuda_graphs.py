@@ -179,3 +179,14 @@ def test_grid_latency_is_timed_after_every_shape_is_captured(tiny_encoder, monke
     latency_per_depth(tiny_encoder, texts, [1, 3], batch_size=2)
     assert len(per_call) == 4 and per_call[0] > 1 and per_call[2] > 1  # warm: every shape
     assert per_call[1] == per_call[3] == 0  # timed: replays only
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_fallback_encode_is_untouched_by_the_graph_setting(tiny_encoder, monkeypatch,
+                                                               precision):
+    monkeypatch.setattr(inference, "supported", lambda *_: False)  # Hugging Face's forward
+    plain = tiny_encoder.encode_layers(TEXTS, batch_size=2, precision=precision)
+    monkeypatch.setattr(cuda_graphs, "enabled", lambda device: True)
+    with_setting = tiny_encoder.encode_layers(TEXTS, batch_size=2, precision=precision)
+    for k, emb in plain.items():
+        torch.testing.assert_close(with_setting[k], emb, atol=0, rtol=0)

@@ -188,15 +188,17 @@ def classifier_logits(model: nn.Module, features: dict[str, Tensor], pooling: st
 
 
 def token_rows(tokenizer, texts: Sequence[str], max_length: int, batch_size: int,
-               device: torch.device) -> Iterator[tuple[list[int], dict[str, Tensor]]]:
+               device: torch.device, static: bool = False
+               ) -> Iterator[tuple[list[int], dict[str, Tensor]]]:
     """Texts tokenised once, packed longest-first into batches of about ``batch_size`` x
-    ``TOKENS_PER_TEXT`` padded tokens; yields ``(indices, padded features)``. With CUDA graphs
-    (:func:`cuda_graphs.enabled`) the batches have static shapes (:func:`cuda_graphs.static_batches`):
-    a batch may then have more rows than indices (filler rows at the end)."""
+    ``TOKENS_PER_TEXT`` padded tokens; yields ``(indices, padded features)``. ``static`` (for
+    CUDA graphs, :func:`cuda_graphs.enabled`): batches of static shapes
+    (:func:`cuda_graphs.static_batches`), which may have more rows than indices (filler rows
+    at the end)."""
     columns = token_columns(tokenizer, texts, max_length=max_length)
     lengths = [len(ids) for ids in columns["input_ids"]]
     budget = batch_size * TOKENS_PER_TEXT
-    if cuda_graphs.enabled(device):
+    if static:
         for idx, rows, length in cuda_graphs.static_batches(lengths, budget, max_length):
             features = cuda_graphs.pad_to(pad_like(tokenizer, columns, idx), rows, length,
                                           pad_id(tokenizer))

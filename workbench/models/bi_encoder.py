@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from workbench.fast import bf16_inference, inference, unpadded
+from workbench.fast import bf16_inference, cuda_graphs, inference, unpadded
 from workbench.models import st_format
 from workbench.models.precision import PRECISIONS, MixedPrecision
 from workbench.models.specs import check_cell, resolve_model
@@ -261,7 +261,7 @@ class BiEncoder(MixedPrecision, nn.Module):
         """Padding-free (``fast.inference``): token-budget batches, blocks ``1..max(layers)``."""
         inference.new_pass()
         batches = inference.token_rows(self.tokenizer, texts, self.max_seq_length, batch_size,
-                                       self.device)
+                                       self.device, static=cuda_graphs.enabled(self.device))
         for idx, features in tqdm(list(batches), desc="encode", disable=not show, leave=False):
             out = inference.pooled(self.transformer, features, layers, self.pooling_mode, precision)
             out = {k: v[:len(idx)] for k, v in out.items()}  # filler rows of a static shape
