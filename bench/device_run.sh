@@ -7,13 +7,13 @@
 #
 # Phases run in order of value and each writes its log under $OUT as it goes, so a run cut
 # short still returns what finished; a phase starts only while BUDGET seconds (default 540)
-# are not spent. Files back (at most 8): summary.txt, env.txt, tests.log, encode.log, grid.log,
-# train.log. Set PHASES to run a subset, e.g. PHASES="encode grid"; NO_INSTALL=1 PY=python
-# skips the wheels (a smoke run of the script's own logic off the machine).
+# are not spent. Files back (at most 8): summary.txt, env.txt, tests.log, encode.log, grid.log
+# (grid and predict), train.log. Set PHASES to run a subset, e.g. PHASES="encode grid";
+# NO_INSTALL=1 PY=python skips the wheels (a smoke run of the script's own logic off the machine).
 set -u
 OUT=${OUT:-/tmp/device-out}
 BUDGET=${BUDGET:-540}
-PHASES=${PHASES:-"tests encode grid train"}
+PHASES=${PHASES:-"tests encode grid predict train"}
 PY=${PY:-python3}
 mkdir -p "$OUT"
 cd "$(dirname "$0")/.."
@@ -66,7 +66,9 @@ phase encode 120 encode.log $PY bench/encode_vs_st.py --device cuda --model "$MO
 # 3. the 6 x 5 grid against ST's per-cell way (graphs on: the grid encodes through encode)
 phase grid 60 grid.log env WORKBENCH_CUDA_GRAPHS=1 $PY bench/grid_vs_st.py --device cuda \
     --model "$MODEL" --bf16 --latency
-# 4. training, one epoch each, bf16 (and the BCE reranker in fp32, ours only: bf16 vs fp32)
+# 4. the reranker's predict against ST's (1,379 STS-B test pairs)
+phase predict 45 grid.log $PY bench/predict_vs_st.py --device cuda --model "$MODEL" --repeats 3
+# 5. training, one epoch each, bf16 (and the BCE reranker in fp32, ours only: bf16 vs fp32)
 for experiment in m2d adaptive bce; do
     phase train 110 train.log $PY bench/train_vs_st.py --device cuda --model "$MODEL" \
         --experiment $experiment --roofline --seeds 42 43
