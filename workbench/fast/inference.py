@@ -165,8 +165,9 @@ def classifier_logits(model: nn.Module, features: dict[str, Tensor], pooling: st
 
     :func:`unpadded.classifier_logits` on prepared weights (:func:`prepared`: cast to the
     precision once, not by autocast at every call; packed for oneDNN in fp32) with oneDNN linear
-    layers, the GELU fused into the first feed-forward map; with ``pooling="cls"`` the last block computes only the ``[CLS]`` rows (its weights
-    stay unpacked: it slices them), ``"mean"`` pools every real token. The head runs in fp32.
+    layers, the GELU fused into the first feed-forward map; with ``pooling="cls"`` the last block
+    computes only the ``[CLS]`` rows (its weights stay unpacked: it slices them), ``"mean"``
+    pools every real token. The head runs in fp32.
     """
     classifier, arch = registry.lookup_classifier(model)
     base, dtype = classifier.base(model), DTYPES[precision]
