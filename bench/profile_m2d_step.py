@@ -27,6 +27,7 @@ from train_vs_st import dims
 
 from workbench import settings
 from workbench.fast.malloc import keep_freed_memory
+from workbench.fast.row_adamw import RowAdamW
 from workbench.fast.sparse_grads import DenseGradients, sparse_word_gradients
 from workbench.losses import LOSSES
 from workbench.models.bi_encoder import BiEncoder
@@ -60,19 +61,24 @@ def ours_step(model: str, precision: str, cols, labels) -> Callable[[], dict[str
             yield
 
     params = list(module.parameters())
+    rows = RowAdamW(opt)  # the word embeddings' used rows, as the trainer steps them
+
+    def after_backward() -> None:
+        claimed = {id(p) for p in rows.claim(params)}
+        dense.densify(p for p in params if id(p) not in claimed)
 
     def clip() -> None:  # as the trainer clips in one CPU process: inside fused AdamW's step
         clipping.clip_in_optimizer(opt, [p for p in params if p.grad is not None], 1.0, dense)
 
     return phased_step(enc.tokenize, forward_context, module, acc, opt, cols, labels,
-                       after_backward=lambda: dense.densify(params), clip=clip)
+                       after_backward=after_backward, clip=clip, stepping=rows.stepping)
 
 
 def phased_step(tokenize, forward_context, loss, acc, opt, cols, labels, params=None,
-                after_backward=None, clip=None) -> Callable[[], dict[str, float]]:
+                after_backward=None, clip=None, stepping=None) -> Callable[[], dict[str, float]]:
     """One training step, timed phase by phase: tokenize, forward+loss (inside
     ``forward_context()``), backward (then ``after_backward()``), clip (``clip()``, default
-    accelerate's ``clip_grad_norm_`` to 1.0) + AdamW step."""
+    accelerate's ``clip_grad_norm_`` to 1.0) + AdamW step (inside ``stepping()``)."""
     params = list(loss.parameters() if params is None else params)
     clip = clip or (lambda: acc.clip_grad_norm_(params, 1.0))
 
@@ -88,7 +94,8 @@ def phased_step(tokenize, forward_context, loss, acc, opt, cols, labels, params=
             after_backward()
         t.append(time.perf_counter())
         clip()
-        opt.step()
+        with stepping() if stepping is not None else contextlib.nullcontext():
+            opt.step()
         clipping.release(opt)
         opt.zero_grad(set_to_none=True)
         t.append(time.perf_counter())

@@ -69,12 +69,17 @@ class DenseGradients:
 
     def norm_parts(self, parameters: Iterable[nn.Parameter]) -> list[Tensor]:
         """Every gradient, for a total norm: a densified one as only the rows this step wrote
-        (the others are zero), so the norm does not read the whole table."""
+        (the others are zero), so the norm does not read the whole table; a sparse one (left
+        sparse for :mod:`workbench.fast.row_adamw`) as its values, the same rows."""
         parts = []
         for p in parameters:
             if p.grad is None:
                 continue
             written = self._written.get(id(p))
-            mine = written is not None and p.grad is written[0]
-            parts.append(p.grad.index_select(0, written[1]) if mine else p.grad)
+            if p.grad.is_sparse:
+                parts.append(p.grad.coalesce().values())
+            elif written is not None and p.grad is written[0]:
+                parts.append(p.grad.index_select(0, written[1]))
+            else:
+                parts.append(p.grad)
         return parts

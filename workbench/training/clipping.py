@@ -19,7 +19,7 @@ from torch import nn
 from workbench.fast.sparse_grads import DenseGradients
 
 
-def _adamw(optimizer: object) -> torch.optim.AdamW | None:
+def fused_adamw(optimizer: object) -> torch.optim.AdamW | None:
     """The fused AdamW inside ``optimizer`` (accelerate wraps it), else ``None``."""
     inner = getattr(optimizer, "optimizer", optimizer)
     fused = isinstance(inner, torch.optim.AdamW) and inner.defaults.get("fused")
@@ -31,7 +31,7 @@ def clip_in_optimizer(optimizer: object, parameters: Sequence[nn.Parameter], max
     """Arrange for the next ``optimizer.step()`` to clip the gradients to total norm
     ``max_norm``; returns the norm before clipping, or ``None`` (nothing arranged) when the
     optimizer is not a fused AdamW. Call :func:`release` after the step."""
-    adamw = _adamw(optimizer)
+    adamw = fused_adamw(optimizer)
     if adamw is None:
         return None
     grads = (dense.norm_parts(parameters) if dense is not None
@@ -43,6 +43,6 @@ def clip_in_optimizer(optimizer: object, parameters: Sequence[nn.Parameter], max
 
 def release(optimizer: object) -> None:
     """Drop the scale :func:`clip_in_optimizer` set, so later steps do not reuse it."""
-    adamw = _adamw(optimizer)
+    adamw = fused_adamw(optimizer)
     if adamw is not None:
         adamw.grad_scale = None

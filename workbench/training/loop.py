@@ -20,9 +20,11 @@ from accelerate.utils import AutocastKwargs, DistributedDataParallelKwargs, set_
 from tqdm.auto import tqdm
 
 from workbench.fast.malloc import keep_freed_memory
+from workbench.fast.row_adamw import RowAdamW
 from workbench.fast.sparse_grads import DenseGradients
 from workbench.progress import ProgressFile
 from workbench.training import checkpoint as ckpt
+from workbench.training import clipping
 from workbench.training.batches import Columns, epoch_batches, make_sampler
 from workbench.training.config import TrainConfig, check_device, check_setup
 from workbench.training.emissions import EmissionsMeter
@@ -62,6 +64,7 @@ class _Run:
     final_check: dict[str, dict[str, Any]] = field(default_factory=dict)
     clock: PartsClock | None = None
     dense_grads: DenseGradients | None = None  # sparse word-embedding gradients (one CPU process)
+    row_adamw: RowAdamW | None = None  # AdamW on the rows in use of those (one CPU process)
 
     @property
     def main(self) -> bool:
@@ -156,10 +159,12 @@ def _setup(model: Any, loss: torch.nn.Module, dataset: Any, config: TrainConfig,
     monitor = CollapseMonitor(config.collapse_patience, config.flat_loss_rtol,
                               config.collapse_cosine, config.loss_blowup_factor)
     dense = DenseGradients() if acc.num_processes == 1 and acc.device.type == "cpu" else None
+    adamw = clipping.fused_adamw(optimizer) if dense is not None else None
+    rows = RowAdamW(adamw) if adamw is not None else None
     if acc.device.type == "cpu":
         keep_freed_memory()  # no page faults for each step's tensors (-17% CPU a MiniLM step)
     return _Run(config, acc, module, model, optimizer, scheduler, data, sampler, log, monitor,
-                state, evaluators, callbacks, dense_grads=dense)
+                state, evaluators, callbacks, dense_grads=dense, row_adamw=rows)
 
 
 def _default_probe(data: Columns, n: int = 64) -> list[str]:

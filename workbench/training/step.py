@@ -68,9 +68,11 @@ def train_step(run: Any, chunk: list[list[int]]) -> float:
     """Forward/backward every batch of ``chunk`` (loss / n), then clip, AdamW, schedule.
 
     With ``run.dense_grads`` (one CPU process) the word embeddings' gradients arrive as the rows
-    the batches used and are written into a persistent dense buffer before clipping
-    (:mod:`workbench.fast.sparse_grads`); the optimizer sees the same dense gradient, and
-    clipping is folded into its step (:mod:`workbench.training.clipping`).
+    the batches used. ``run.row_adamw`` applies them to the rows ever used, with fused AdamW's
+    arithmetic (:mod:`workbench.fast.row_adamw`); where it cannot, they are written into a
+    persistent dense buffer before clipping (:mod:`workbench.fast.sparse_grads`) for fused AdamW.
+    Either way the update is the same, and clipping is folded into the optimizer's step
+    (:mod:`workbench.training.clipping`).
 
     Returns the mean loss of the chunk. Raises ``NonFiniteLossError`` (on every rank) before
     any weight changes.
@@ -88,10 +90,13 @@ def train_step(run: Any, chunk: list[list[int]]) -> float:
             _check(run, scalar, idx, features)
             acc.backward(value / n)
         total += scalar / n
+    rows = run.row_adamw
     if run.dense_grads is not None:
-        run.dense_grads.densify(module.parameters())
+        claimed = {id(p) for p in rows.claim(module.parameters())} if rows is not None else set()
+        run.dense_grads.densify(p for p in module.parameters() if id(p) not in claimed)
     _clip(run)
-    run.optimizer.step()
+    with rows.stepping() if rows is not None else contextlib.nullcontext():
+        run.optimizer.step()
     clipping.release(run.optimizer)
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
