@@ -27,7 +27,7 @@ from train_vs_st import dims
 
 from workbench import settings
 from workbench.fast.malloc import keep_freed_memory
-from workbench.fast.row_adamw import RowAdamW
+from workbench.fast.row_adamw import RowAdamW, claim_or_densify
 from workbench.fast.sparse_grads import DenseGradients, sparse_word_gradients
 from workbench.losses import LOSSES
 from workbench.models.bi_encoder import BiEncoder
@@ -63,15 +63,12 @@ def ours_step(model: str, precision: str, cols, labels) -> Callable[[], dict[str
     params = list(module.parameters())
     rows = RowAdamW(opt)  # the word embeddings' used rows, as the trainer steps them
 
-    def after_backward() -> None:
-        claimed = {id(p) for p in rows.claim(params)}
-        dense.densify(p for p in params if id(p) not in claimed)
-
     def clip() -> None:  # as the trainer clips in one CPU process: inside fused AdamW's step
         clipping.clip_in_optimizer(opt, [p for p in params if p.grad is not None], 1.0, dense)
 
     return phased_step(enc.tokenize, forward_context, module, acc, opt, cols, labels,
-                       after_backward=after_backward, clip=clip, stepping=rows.stepping)
+                       after_backward=lambda: claim_or_densify(rows, dense, params), clip=clip,
+                       stepping=rows.stepping)
 
 
 def phased_step(tokenize, forward_context, loss, acc, opt, cols, labels, params=None,

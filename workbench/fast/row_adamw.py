@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from workbench.fast import native
+from workbench.fast.sparse_grads import DenseGradients
 
 _SIGNATURE = [ctypes.c_void_p] * 6 + [ctypes.c_int64] * 4 + [ctypes.c_double] * 5 + [
     ctypes.c_float, ctypes.c_int]
@@ -48,49 +49,50 @@ class RowAdamW:
 
     def __init__(self, adamw: torch.optim.AdamW) -> None:
         self.adamw = adamw
-        self._claimed: list[nn.Parameter] = []
+        self._claimed: list[tuple[nn.Parameter, dict]] = []  # (parameter, its group)
         self._used: dict[int, tuple[Tensor, Tensor]] = {}  # id(p): (its exp_avg, rows in use)
 
     def claim(self, parameters: Iterable[nn.Parameter]) -> list[nn.Parameter]:
         """The parameters whose (now coalesced) sparse gradients this step will apply."""
         self._claimed = []
         for p in parameters:
-            if self._applies(p):
+            group = self._group_if_it_applies(p)
+            if group is not None:
                 p.grad = p.grad.coalesce()
-                self._claimed.append(p)
+                self._claimed.append((p, group))
             else:  # fused AdamW steps it this time: rows beyond those known may change
                 self._used.pop(id(p), None)
-        return self._claimed
+        return [p for p, _ in self._claimed]
 
     @contextlib.contextmanager
     def stepping(self) -> Iterator[None]:
         """Around ``optimizer.step()``: the claimed gradients are hidden from fused AdamW, and
         their rows stepped after it (with the same ``grad_scale``, i.e. clipping)."""
         claimed, self._claimed = self._claimed, []
-        grads = [p.grad for p in claimed]
-        for p in claimed:
+        grads = [p.grad for p, _ in claimed]
+        for p, _ in claimed:
             p.grad = None
         try:
             yield
         finally:
-            for p, grad in zip(claimed, grads, strict=True):
+            for (p, _), grad in zip(claimed, grads, strict=True):
                 p.grad = grad
-        for p, grad in zip(claimed, grads, strict=True):
-            self._step(p, grad)
+        for (p, group), grad in zip(claimed, grads, strict=True):
+            self._step(p, group, grad)
 
-    def _applies(self, p: nn.Parameter) -> bool:
+    def _group_if_it_applies(self, p: nn.Parameter) -> dict | None:
+        """``p``'s parameter group if the row step can stand in for fused AdamW's, else ``None``."""
         grad = p.grad
         if grad is None or not grad.is_sparse:
-            return False
-        group = self._group(p)
-        return (group is not None
-                and group["weight_decay"] == 0 and not group["amsgrad"] and not group["maximize"]
-                and getattr(self.adamw, "found_inf", None) is None
-                and p.dtype == torch.float32 and p.device.type == "cpu" and p.dim() == 2
-                and p.is_contiguous() and grad.dtype == p.dtype and kernel() is not None)
-
-    def _group(self, p: nn.Parameter) -> dict | None:
-        return next((g for g in self.adamw.param_groups if any(q is p for q in g["params"])), None)
+            return None
+        group = next((g for g in self.adamw.param_groups if any(q is p for q in g["params"])),
+                     None)
+        applies = (group is not None
+                   and group["weight_decay"] == 0 and not group["amsgrad"]
+                   and not group["maximize"] and getattr(self.adamw, "found_inf", None) is None
+                   and p.dtype == torch.float32 and p.device.type == "cpu" and p.dim() == 2
+                   and p.is_contiguous() and grad.dtype == p.dtype and kernel() is not None)
+        return group if applies else None
 
     def _state(self, p: nn.Parameter) -> dict[str, Tensor]:
         """Torch's AdamW state for ``p`` (made as fused AdamW makes it, on first use)."""
@@ -110,8 +112,8 @@ class RowAdamW:
         seen[1][rows] = True
         return seen[1].nonzero().squeeze(1)
 
-    def _step(self, p: nn.Parameter, grad: Tensor) -> None:
-        group, state = self._group(p), self._state(p)
+    def _step(self, p: nn.Parameter, group: dict, grad: Tensor) -> None:
+        state = self._state(p)
         state["step"] += 1
         rows, values = grad.indices()[0], grad.values().contiguous()
         used = self._rows_in_use(p, state, rows)
@@ -128,3 +130,12 @@ class RowAdamW:
                           torch.get_num_threads())
         if status != 0:
             raise RuntimeError(f"native row AdamW failed with status {status}")
+
+
+def claim_or_densify(rows: RowAdamW | None, dense: DenseGradients,
+                     parameters: Iterable[nn.Parameter]) -> None:
+    """Before clipping and the step: the sparse gradients ``rows`` will step stay sparse
+    (:meth:`RowAdamW.claim`), every other one is densified (:meth:`DenseGradients.densify`)."""
+    parameters = list(parameters)
+    claimed = {id(p) for p in rows.claim(parameters)} if rows is not None else set()
+    dense.densify(p for p in parameters if id(p) not in claimed)

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from workbench.fast.row_adamw import claim_or_densify
 from workbench.fast.sparse_grads import sparse_word_gradients
 from workbench.losses.base import NonFiniteError
 from workbench.training import clipping
@@ -92,8 +93,7 @@ def train_step(run: Any, chunk: list[list[int]]) -> float:
         total += scalar / n
     rows = run.row_adamw
     if run.dense_grads is not None:
-        claimed = {id(p) for p in rows.claim(module.parameters())} if rows is not None else set()
-        run.dense_grads.densify(p for p in module.parameters() if id(p) not in claimed)
+        claim_or_densify(rows, run.dense_grads, module.parameters())
     _clip(run)
     with rows.stepping() if rows is not None else contextlib.nullcontext():
         run.optimizer.step()
