@@ -73,6 +73,17 @@ def features(model: torch.nn.Module, lengths=LENGTHS, pairs: bool = False, seed:
     return out
 
 
+def hf_pooled(model: torch.nn.Module, feats: dict[str, torch.Tensor],
+              mode: str = "mean") -> list[torch.Tensor]:
+    """The reference: Hugging Face's padded forward of ``feats``, every hidden state (0 = the
+    embeddings) pooled by ``mode`` over the attention mask."""
+    from workbench.models.bi_encoder import pool
+
+    with torch.no_grad():
+        states = model(**feats, output_hidden_states=True).hidden_states
+    return [pool(s, feats["attention_mask"], mode) for s in states]
+
+
 @pytest.fixture(params=FAST)
 def arch(request) -> str:
     return request.param

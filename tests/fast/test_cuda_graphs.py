@@ -11,11 +11,10 @@ import random
 import pytest
 import torch
 
-from tests.fast.conftest import build, features
+from tests.fast.conftest import build, features, hf_pooled
 from tests.fast.test_inference import TEXTS
 from workbench import settings
 from workbench.fast import cuda_graphs, inference, registry
-from workbench.models.bi_encoder import pool
 
 
 def test_bucket_length_rounds_up_to_the_step_within_the_maximum():
@@ -54,8 +53,7 @@ def test_pad_to_grows_rows_and_slots_with_pad_ids_and_empty_masks():
 def test_dense_forward_with_filler_rows_equals_hf(arch, mode):
     model = build(arch)
     feats = features(model, pairs=arch == "bert")
-    with torch.no_grad():
-        states = model(**feats, output_hidden_states=True).hidden_states
+    reference = hf_pooled(model, feats, mode)
     static = cuda_graphs.pad_to(feats, len(feats["input_ids"]) + 3, 24, model.config.pad_token_id
                                 or 0)
     found = registry.lookup(model)
@@ -67,8 +65,8 @@ def test_dense_forward_with_filler_rows_equals_hf(arch, mode):
     n = len(feats["input_ids"])
     for k, emb in ours.items():
         assert emb.shape[0] == n + 3
-        torch.testing.assert_close(emb[:n], pool(states[k], feats["attention_mask"], mode),
-                                   atol=1e-5, rtol=0, msg=f"{arch} layer {k}")
+        torch.testing.assert_close(emb[:n], reference[k], atol=1e-5, rtol=0,
+                                   msg=f"{arch} layer {k}")
 
 
 SYNCING = {"aten.nonzero", "aten._local_scalar_dense", "aten.repeat_interleave",

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.fast.conftest import build, features
+from tests.fast.conftest import build, features, hf_pooled
 from workbench.evaluators.grid import latency_per_depth
 from workbench.fast import inference, registry
 from workbench.models.bi_encoder import BiEncoder, pool
@@ -23,13 +23,11 @@ TEXTS = ["a man is playing a guitar on the stage tonight", "a dog", "two girls a
 def test_pooled_layers_equal_hf(arch, mode):
     model = build(arch)
     feats = features(model, pairs=arch == "bert")
-    with torch.no_grad():
-        states = model(**feats, output_hidden_states=True).hidden_states
+    reference = hf_pooled(model, feats, mode)
     ours = inference.pooled(model, feats, [0, 1, 3], mode, "fp32")
     assert sorted(ours) == [0, 1, 3]
     for k, emb in ours.items():
-        torch.testing.assert_close(emb, pool(states[k], feats["attention_mask"], mode), atol=1e-5,
-                                   rtol=0, msg=f"{arch} layer {k}")
+        torch.testing.assert_close(emb, reference[k], atol=1e-5, rtol=0, msg=f"{arch} layer {k}")
     bf16 = inference.pooled(model, feats, [3], mode, "bf16")[3]
     assert bf16.dtype == torch.float32
     assert F.cosine_similarity(bf16, ours[3]).min() > 0.99

@@ -13,9 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.fast.conftest import build, features
+from tests.fast.conftest import build, features, hf_pooled
 from workbench.fast import inference, native, native_attention, native_layer_norm, unpadded
-from workbench.models.bi_encoder import pool
 
 LENGTHS = [1, 15, 16, 17, 33, 70, 4, 130, 3, 5, 7, 9, 10, 11, 12, 13, 14]
 """Every tail the kernel's blocked loops can leave: keys 1..15 past a block of 16, queries and
@@ -139,12 +138,10 @@ def test_inference_equals_hf_with_and_without_kernels(arch, kernels, monkeypatch
     monkeypatch.setenv("WORKBENCH_NATIVE", "1" if kernels == "native" else "0")
     model = build(arch)
     feats = features(model, lengths=[11, 3, 7, 1, 16, 9, 40, 40, 2])
-    with torch.no_grad():
-        states = model(**feats, output_hidden_states=True).hidden_states
+    reference = hf_pooled(model, feats)
     ours = inference.pooled(model, feats, [1, 3], "mean", "fp32")
     for k, emb in ours.items():
-        torch.testing.assert_close(emb, pool(states[k], feats["attention_mask"], "mean"),
-                                   atol=1e-5, rtol=0, msg=f"{arch} layer {k}")
+        torch.testing.assert_close(emb, reference[k], atol=1e-5, rtol=0, msg=f"{arch} layer {k}")
     bf16 = inference.pooled(model, feats, [3], "mean", "bf16")[3]
     assert F.cosine_similarity(bf16, ours[3]).min() > 0.99
     assert used == [kernels == "native"] * 6  # 3 blocks, fp32 and bf16
@@ -184,11 +181,8 @@ def test_failed_build_falls_back_to_torch_and_says_why(monkeypatch, tmp_path, ca
     assert "exit 1" in caplog.text
     model = build("bert")
     feats = features(model)
-    with torch.no_grad():
-        states = model(**feats, output_hidden_states=True).hidden_states
     ours = inference.pooled(model, feats, [2], "mean", "fp32")[2]
-    torch.testing.assert_close(ours, pool(states[2], feats["attention_mask"], "mean"),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours, hf_pooled(model, feats)[2], atol=1e-5, rtol=0)
 
 
 def test_switched_off_by_the_environment(monkeypatch):

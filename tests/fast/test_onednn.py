@@ -8,9 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.activations import ACT2FN
 
-from tests.fast.conftest import build, features
+from tests.fast.conftest import build, features, hf_pooled
 from workbench.fast import groups, inference, onednn
-from workbench.models.bi_encoder import pool
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -48,14 +47,13 @@ def test_equal_length_runs_equal_hf(arch, lengths, monkeypatch):
     """Runs of equal length (sorted or not, long or short enough for the matmul attention)."""
     model = build(arch)
     feats = features(model, lengths)
-    with torch.no_grad():
-        states = model(**feats, output_hidden_states=True).hidden_states
+    reference = hf_pooled(model, feats)
     for limit in (0, 64):  # the CPU kernel everywhere, then the matmul attention everywhere
         monkeypatch.setitem(groups.MATH_MAX_LENGTH, torch.float32, limit)
         ours = inference.pooled(model, feats, [1, 3], "mean", "fp32")
         for k, emb in ours.items():
-            torch.testing.assert_close(emb, pool(states[k], feats["attention_mask"]), atol=1e-5,
-                                       rtol=0, msg=f"{arch} layer {k}, math up to {limit}")
+            torch.testing.assert_close(emb, reference[k], atol=1e-5, rtol=0,
+                                       msg=f"{arch} layer {k}, math up to {limit}")
 
 
 @pytest.mark.parametrize("width", [1, 5, 15, 16, 20])
